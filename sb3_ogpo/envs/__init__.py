@@ -1,0 +1,45 @@
+"""Gymnasium registrations of the project's task families.
+
+Entry points are strings, so registering imports nothing heavy; robosuite and MuJoCo load only when
+an env is made. Adroit and Franka Kitchen ids come from gymnasium-robotics (imported here when
+installed); the project's wrappers for them are applied through ``make_*`` entry points or RL Zoo's
+``env_wrapper``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+
+ROBOMIMIC_TASKS = {
+    # id: (robosuite env name, robomimic horizon)
+    "RobomimicLift-v0": ("Lift", 400),
+    "RobomimicPickPlaceCan-v0": ("PickPlaceCan", 400),
+    "RobomimicNutAssemblySquare-v0": ("NutAssemblySquare", 400),
+}
+KITCHEN_ID = "KitchenMicrowaveKettleLightSlider-v0"
+ADROIT_IDS = ("AdroitHandDoor-v1", "AdroitHandHammer-v1", "AdroitHandRelocate-v1", "AdroitHandPen-v1")
+POINT_MASS_ID = "PointMassMultimodal-v0"
+
+
+def register_envs() -> None:
+    """Register every env id of the project (idempotent)."""
+    try:
+        import gymnasium_robotics  # noqa: F401  (registers Adroit and FrankaKitchen ids)
+    except ImportError as error:  # pragma: no cover - depends on the installation
+        warnings.warn(f"gymnasium-robotics is not importable ({error}); Adroit and Kitchen envs are unavailable.")
+
+    def _register(env_id: str, entry_point: str, **kwargs) -> None:
+        if env_id not in gym.registry:
+            gym.register(env_id, entry_point=entry_point, **kwargs)
+
+    for env_id, (task, horizon) in ROBOMIMIC_TASKS.items():
+        _register(
+            env_id,
+            "sb3_ogpo.envs.robomimic:RobomimicEnv",
+            max_episode_steps=horizon,
+            kwargs={"task": task},
+        )
+    _register(KITCHEN_ID, "sb3_ogpo.envs.kitchen:make_kitchen", max_episode_steps=280)
+    _register(POINT_MASS_ID, "sb3_ogpo.envs.point_mass:PointMassMultimodalEnv", max_episode_steps=40)

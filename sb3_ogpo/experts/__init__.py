@@ -1,0 +1,57 @@
+"""Scripted experts that produce demonstrations from privileged simulator state.
+
+Every expert follows :class:`ScriptedExpert`; :func:`make_expert` builds the one registered for an
+env id. Modules are imported lazily so that importing this package stays cheap.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+# env id -> "module:ClassName". Each expert lives in its own module.
+EXPERTS: dict[str, str] = {
+    "AdroitHandDoor-v1": "sb3_ogpo.experts.adroit:DoorExpert",
+    "AdroitHandHammer-v1": "sb3_ogpo.experts.adroit:HammerExpert",
+    "AdroitHandRelocate-v1": "sb3_ogpo.experts.adroit:RelocateExpert",
+    "RobomimicLift-v0": "sb3_ogpo.experts.robomimic:LiftExpert",
+    "RobomimicPickPlaceCan-v0": "sb3_ogpo.experts.robomimic:PickPlaceCanExpert",
+    "RobomimicNutAssemblySquare-v0": "sb3_ogpo.experts.robomimic:NutAssemblySquareExpert",
+    "KitchenMicrowaveKettleLightSlider-v0": "sb3_ogpo.experts.kitchen:KitchenExpert",
+    "PointMassMultimodal-v0": "sb3_ogpo.envs.point_mass:PointMassExpert",
+}
+
+
+class ScriptedExpert(abc.ABC):
+    """A controller that acts in the env's own action space using privileged state.
+
+    :param env: the env the expert acts in (wrappers allowed; privileged state via ``env.unwrapped``).
+    :param noise_scale: scale of the per-episode / per-step noise that makes demonstrations diverse;
+        0 gives the expert's cleanest behaviour.
+    """
+
+    def __init__(self, env: gym.Env, noise_scale: float = 0.0, **kwargs: Any) -> None:
+        self.env = env
+        self.noise_scale = noise_scale
+        self.rng = np.random.default_rng()
+
+    def reset(self, rng: np.random.Generator) -> None:
+        """Start a new episode; call right after ``env.reset()``. Draw per-episode noise from ``rng``."""
+        self.rng = rng
+
+    @abc.abstractmethod
+    def act(self, observation: Any) -> np.ndarray:
+        """The next action (in the env's action space, float32) for the current simulator state."""
+
+
+def make_expert(env_id: str, env: gym.Env, noise_scale: float = 0.0, **kwargs: Any) -> ScriptedExpert:
+    """Build the scripted expert registered for ``env_id``."""
+    if env_id not in EXPERTS:
+        raise ValueError(f"No scripted expert for env id {env_id!r}. Available: {sorted(EXPERTS)}")
+    module_name, class_name = EXPERTS[env_id].split(":")
+    expert_class = getattr(importlib.import_module(module_name), class_name)
+    return expert_class(env, noise_scale=noise_scale, **kwargs)

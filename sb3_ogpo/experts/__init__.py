@@ -55,3 +55,36 @@ def make_expert(env_id: str, env: gym.Env, noise_scale: float = 0.0, **kwargs: A
     module_name, class_name = EXPERTS[env_id].split(":")
     expert_class = getattr(importlib.import_module(module_name), class_name)
     return expert_class(env, noise_scale=noise_scale, **kwargs)
+
+
+def episode_success(info: dict) -> bool:
+    """Success flag of a step's info dict (``is_success``, or Adroit's ``success``)."""
+    return bool(info.get("is_success", info.get("success", False)))
+
+
+def rollout_expert(env: gym.Env, expert: ScriptedExpert, seed: int) -> dict[str, Any]:
+    """Run one episode of ``expert`` in ``env`` (reset with ``seed``) and return its transitions.
+
+    Returns a dict with ``observations`` (list, one per step, before acting), ``actions``,
+    ``rewards``, ``terminated``, ``truncated`` and ``success`` (True if any step reported success).
+    """
+    observation, _ = env.reset(seed=seed)
+    expert.reset(np.random.default_rng(seed))
+    observations, actions, rewards = [], [], []
+    success, terminated, truncated = False, False, False
+    while not (terminated or truncated):
+        action = np.asarray(expert.act(observation), dtype=np.float32)
+        observations.append(observation)
+        actions.append(action)
+        observation, reward, terminated, truncated, info = env.step(action)
+        rewards.append(float(reward))
+        success = success or episode_success(info)
+    return {
+        "observations": observations,
+        "actions": np.stack(actions),
+        "rewards": np.asarray(rewards, dtype=np.float32),
+        "terminated": terminated,
+        "truncated": truncated,
+        "success": success,
+        "final_observation": observation,
+    }

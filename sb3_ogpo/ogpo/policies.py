@@ -1,0 +1,424 @@
+"""Policies for OGPO: the flow actor, its sampler and chain log-prob, and the critic ensemble.
+
+The flow maps noise ``x_0 ~ N(0, I)`` to a flat action chunk ``x_K`` in ``[-1, 1]^d`` through K
+denoising steps. :class:`FlowSampler` holds the single definition of a denoising step (drift with the
+marginal-preserving correction, tapered noise, clipping); sampling, the chain log-prob and the
+deterministic ODE all go through it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, Optional
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.preprocessing import get_action_dim
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, CombinedExtractor, FlattenExtractor
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from torch import nn
+from torch.nn import functional as F
+
+# A velocity field v(x, tau) -> velocity, with the observation features already bound.
+VelocityFn = Callable[[th.Tensor, th.Tensor], th.Tensor]
+
+MARGINAL_CORRECTIONS = ("consistent", "released", "none")
+
+
+class SinusoidalTimeEmbedding(nn.Module):
+    """Fixed sinusoidal embedding of the flow time ``tau`` in [0, 1]."""
+
+    def __init__(self, dim: int = 32, max_period: float = 1000.0) -> None:
+        super().__init__()
+        half = dim // 2
+        frequencies = th.exp(-math.log(max_period) * th.arange(half, dtype=th.float32) / half)
+        self.register_buffer("frequencies", frequencies, persistent=False)
+        self.dim = dim
+
+    def forward(self, tau: th.Tensor) -> th.Tensor:
+        angles = 1000.0 * tau.unsqueeze(-1) * self.frequencies
+        return th.cat([th.sin(angles), th.cos(angles)], dim=-1)
+
+
+def mlp(input_dim: int, net_arch: list[int], output_dim: int, activation: type[nn.Module] = nn.SiLU) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for width in net_arch:
+        layers += [nn.Linear(input_dim, width), activation()]
+        input_dim = width
+    layers.append(nn.Linear(input_dim, output_dim))
+    return nn.Sequential(*layers)
+
+
+class FlowVelocityNet(nn.Module):
+    """Velocity MLP ``v_theta(features(s), x, tau)``; no LayerNorm, as in the paper's actor."""
+
+    def __init__(self, features_dim: int, flow_dim: int, net_arch: list[int], time_embedding_dim: int = 32) -> None:
+        super().__init__()
+        self.time_embedding = SinusoidalTimeEmbedding(time_embedding_dim)
+        self.net = mlp(features_dim + flow_dim + time_embedding_dim, net_arch, flow_dim)
+
+    def forward(self, features: th.Tensor, x: th.Tensor, tau: th.Tensor) -> th.Tensor:
+        return self.net(th.cat([features, x, self.time_embedding(tau)], dim=-1))
+
+
+class FlowSampler:
+    """K-step Euler(-Maruyama) sampler of the linear-interpolant flow, and its chain log-prob.
+
+    One denoising step from ``x_k`` at ``tau_k = k / K`` with velocity ``v`` is
+    ``mu_k = clip(x_k + v / K + c * sigma^2 / 2 * (tau_k v - x_k), -1, 1)`` and
+    ``x_{k+1} = mu_k + sigma_k * xi`` with ``sigma_k = sigma * sqrt(1 - tau_k)`` and ``xi`` truncated
+    at +-3. ``(tau v - x) / (1 - tau)`` is the score of the interpolant, so ``c = 1`` keeps the ODE's
+    marginals (Euler-Maruyama with per-step std sigma_k); ``c = 1 / K`` is the released code's form
+    ("released"); ``c = 0`` ("none") adds noise without correction.
+
+    :param n_steps: number of denoising steps K.
+    :param sigma: base per-step noise std of the stochastic sampler.
+    :param marginal_correction: "consistent" (c = 1), "released" (c = 1/K) or "none" (c = 0).
+    :param clip: bound of the means and the final sample (actions live in [-1, 1]); None disables it.
+    """
+
+    def __init__(self, n_steps: int, sigma: float, marginal_correction: str = "consistent", clip: Optional[float] = 1.0) -> None:
+        if n_steps < 1:
+            raise ValueError(f"The number of denoising steps K must be >= 1, got {n_steps}.")
+        if sigma < 0:
+            raise ValueError(f"The sampler noise sigma must be >= 0, got {sigma}.")
+        if marginal_correction not in MARGINAL_CORRECTIONS:
+            raise ValueError(f"marginal_correction must be one of {MARGINAL_CORRECTIONS}, got {marginal_correction!r}.")
+        self.n_steps = n_steps
+        self.sigma = sigma
+        self.marginal_correction = marginal_correction
+        self.delta = 1.0 / n_steps
+        self.correction = {"consistent": 1.0, "released": self.delta, "none": 0.0}[marginal_correction]
+        self.clip = clip
+
+    def _clip(self, x: th.Tensor) -> th.Tensor:
+        return x if self.clip is None else x.clamp(-self.clip, self.clip)
+
+    def tau(self, k: int) -> float:
+        return k * self.delta
+
+    def step_std(self, k: int) -> float:
+        return self.sigma * math.sqrt(1.0 - self.tau(k))
+
+    def step_mean(self, velocity: th.Tensor, x: th.Tensor, tau: th.Tensor | float, stochastic: bool = True) -> th.Tensor:
+        """Mean of the next chain element given the velocity at ``(x, tau)``: drift, correction, clip.
+
+        The deterministic (ODE) step is plain Euler: the score correction only offsets injected noise.
+        """
+        drift = self.delta * velocity
+        if stochastic:
+            drift = drift + self.correction * (self.sigma**2 / 2.0) * (tau * velocity - x)
+        return self._clip(x + drift)
+
+    @staticmethod
+    def gaussian_log_prob(x_next: th.Tensor, mean: th.Tensor, std: th.Tensor | float) -> th.Tensor:
+        """Sum over the last dim of log N(x_next; mean, std^2) (the +-3 std truncation is ignored)."""
+        std = th.as_tensor(std, dtype=mean.dtype, device=mean.device)
+        z = (x_next - mean) / std
+        return (-0.5 * z.pow(2) - th.log(std) - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+    def normalize(self, chain_log_prob: th.Tensor, flow_dim: int) -> th.Tensor:
+        """Per-step, per-dim log-prob ``l = log p(chain) / ((K + 1) d)`` used by the clipped ratio."""
+        return chain_log_prob / ((self.n_steps + 1) * flow_dim)
+
+    def sample(
+        self,
+        velocity_fn: VelocityFn,
+        x0: th.Tensor,
+        stochastic: bool = True,
+        return_chain: bool = False,
+    ) -> tuple[th.Tensor, Optional[th.Tensor], Optional[th.Tensor]]:
+        """Run the K denoising steps from ``x0``.
+
+        :return: the final sample ``clip(x_K, -1, 1)``, the chain ``(K + 1, *x0.shape)`` (if asked for)
+            and the normalized log-prob of the chain under ``velocity_fn`` (stochastic only).
+        """
+        x = x0
+        chain = [x0] if return_chain else None
+        log_prob = th.zeros(x0.shape[:-1], device=x0.device) if stochastic else None
+        for k in range(self.n_steps):
+            tau = self.tau(k)
+            velocity = velocity_fn(x, th.full(x.shape[:-1], tau, device=x.device))
+            mean = self.step_mean(velocity.float(), x, tau, stochastic)
+            if stochastic and self.sigma > 0:
+                std = self.step_std(k)
+                x = mean + std * th.randn_like(mean).clamp(-3.0, 3.0)
+                log_prob = log_prob + self.gaussian_log_prob(x, mean, std)
+            else:
+                x = mean
+            if chain is not None:
+                chain.append(x)
+        if log_prob is not None:
+            log_prob = self.normalize(log_prob, x0.shape[-1])
+        return self._clip(x), (th.stack(chain) if chain is not None else None), log_prob
+
+    def chain_log_prob(self, velocity_fn: VelocityFn, chain: th.Tensor) -> th.Tensor:
+        """Normalized log-prob of given chains ``(K + 1, B, d)`` under ``velocity_fn``.
+
+        All K steps are evaluated in one batched forward pass of ``K * B`` rows.
+        """
+        n_steps, batch = chain.shape[0] - 1, chain.shape[1]
+        if n_steps != self.n_steps:
+            raise ValueError(f"Chain has {n_steps} steps but the sampler uses K = {self.n_steps}.")
+        x = chain[:-1].reshape(n_steps * batch, -1)
+        taus = (th.arange(n_steps, device=chain.device, dtype=th.float32) * self.delta).repeat_interleave(batch)
+        velocity = velocity_fn(x, taus).float()
+        mean = self.step_mean(velocity, x, taus.unsqueeze(-1))
+        stds = self.sigma * th.sqrt(1.0 - taus).unsqueeze(-1)
+        step_log_probs = self.gaussian_log_prob(chain[1:].reshape(n_steps * batch, -1), mean, stds)
+        return self.normalize(step_log_probs.view(n_steps, batch).sum(0), chain.shape[-1])
+
+
+class EnsembleLinear(nn.Module):
+    """``n_members`` independent linear layers evaluated as one batched matmul on ``(M, B, in)``."""
+
+    def __init__(self, n_members: int, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(th.empty(n_members, in_features, out_features))
+        self.bias = nn.Parameter(th.empty(n_members, 1, out_features))
+        bound = 1.0 / math.sqrt(in_features)
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: th.Tensor) -> th.Tensor:
+        return th.baddbmm(self.bias, x, self.weight)
+
+
+class EnsembleLayerNorm(nn.Module):
+    """LayerNorm with separate affine parameters per ensemble member."""
+
+    def __init__(self, n_members: int, features: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(th.ones(n_members, 1, features))
+        self.bias = nn.Parameter(th.zeros(n_members, 1, features))
+
+    def forward(self, x: th.Tensor) -> th.Tensor:
+        return F.layer_norm(x, x.shape[-1:]) * self.weight + self.bias
+
+
+class EnsembleCritic(nn.Module):
+    """M Q-networks ``Q_m(features(s), chunk)`` (LayerNorm MLPs) with stacked weights.
+
+    :return: from ``forward``, Q-values of shape ``(M, B)``.
+    """
+
+    def __init__(self, features_dim: int, flow_dim: int, net_arch: list[int], n_critics: int) -> None:
+        super().__init__()
+        self.n_critics = n_critics
+        layers: list[nn.Module] = []
+        input_dim = features_dim + flow_dim
+        for width in net_arch:
+            layers += [EnsembleLinear(n_critics, input_dim, width), EnsembleLayerNorm(n_critics, width), nn.SiLU()]
+            input_dim = width
+        layers.append(EnsembleLinear(n_critics, input_dim, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, features: th.Tensor, actions: th.Tensor) -> th.Tensor:
+        inputs = th.cat([features, actions], dim=-1)
+        return self.net(inputs.unsqueeze(0).expand(self.n_critics, *inputs.shape)).squeeze(-1)
+
+
+class OGPOPolicy(BasePolicy):
+    """Flow actor (with an EMA copy and a slow EMA copy for chi-squared regularization) and an
+    ensemble of critics with target copies.
+
+    :param observation_space: observation space (Box or Dict).
+    :param action_space: the env's Box action space; the flow outputs chunks of ``chunk_size`` actions.
+    :param lr_schedule: actor learning-rate schedule (the critic's is set by the algorithm).
+    :param chunk_size: number of actions h per chunk, executed open-loop.
+    :param denoising_steps: K, the number of denoising steps.
+    :param sde_sigma: per-step noise std of the stochastic sampler.
+    :param marginal_correction: see :class:`FlowSampler`.
+    :param actor_net_arch: hidden widths of the velocity MLP (paper: 4 x 512).
+    :param critic_net_arch: hidden widths of each critic (paper: 4 x 512, LayerNorm).
+    :param n_critics: ensemble size M.
+    :param time_embedding_dim: size of the sinusoidal time embedding.
+    :param features_extractor_class: SB3 features extractor (flatten / combined by default).
+    """
+
+    actor_target: FlowVelocityNet
+    critic_target: EnsembleCritic
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        lr_schedule: Schedule,
+        chunk_size: int = 4,
+        denoising_steps: int = 10,
+        sde_sigma: float = 0.05,
+        marginal_correction: str = "consistent",
+        actor_net_arch: Optional[list[int]] = None,
+        critic_net_arch: Optional[list[int]] = None,
+        n_critics: int = 10,
+        time_embedding_dim: int = 32,
+        features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
+        features_extractor_kwargs: Optional[dict[str, Any]] = None,
+        normalize_images: bool = True,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.AdamW,
+        optimizer_kwargs: Optional[dict[str, Any]] = None,
+    ) -> None:
+        super().__init__(
+            observation_space,
+            action_space,
+            features_extractor_class,
+            features_extractor_kwargs,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+            squash_output=True,
+            normalize_images=normalize_images,
+        )
+        self.chunk_size = chunk_size
+        self.action_dim = get_action_dim(action_space)
+        self.flow_dim = chunk_size * self.action_dim
+        self.actor_net_arch = actor_net_arch if actor_net_arch is not None else [512, 512, 512, 512]
+        self.critic_net_arch = critic_net_arch if critic_net_arch is not None else [512, 512, 512, 512]
+        self.n_critics = n_critics
+        self.time_embedding_dim = time_embedding_dim
+        self.sampler = FlowSampler(denoising_steps, sde_sigma, marginal_correction)
+        self._build(lr_schedule)
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        # The extractors used here (flatten / combined) have no parameters, so one is shared.
+        self.features_extractor = self.make_features_extractor()
+        features_dim = self.features_extractor.features_dim
+
+        def make_actor() -> FlowVelocityNet:
+            return FlowVelocityNet(features_dim, self.flow_dim, self.actor_net_arch, self.time_embedding_dim)
+
+        def make_critic() -> EnsembleCritic:
+            return EnsembleCritic(features_dim, self.flow_dim, self.critic_net_arch, self.n_critics)
+
+        self.actor, self.actor_target, self.actor_slow = make_actor(), make_actor(), make_actor()
+        self.actor_target.load_state_dict(self.actor.state_dict())
+        self.actor_slow.load_state_dict(self.actor.state_dict())
+        self.critic, self.critic_target = make_critic(), make_critic()
+        self.critic_target.load_state_dict(self.critic.state_dict())
+        for module in (self.actor_target, self.actor_slow, self.critic_target):
+            module.requires_grad_(False)
+        # The critic's optimizer is built by the algorithm (own learning rate and weight decay).
+        self.optimizer = self.optimizer_class(self.actor.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(
+            chunk_size=self.chunk_size,
+            denoising_steps=self.sampler.n_steps,
+            sde_sigma=self.sampler.sigma,
+            marginal_correction=self.sampler.marginal_correction,
+            actor_net_arch=self.actor_net_arch,
+            critic_net_arch=self.critic_net_arch,
+            n_critics=self.n_critics,
+            time_embedding_dim=self.time_embedding_dim,
+            features_extractor_class=self.features_extractor_class,
+            features_extractor_kwargs=self.features_extractor_kwargs,
+            normalize_images=self.normalize_images,
+            optimizer_class=self.optimizer_class,
+            optimizer_kwargs=self.optimizer_kwargs,
+        )
+        return data
+
+    # ----- flow helpers ---------------------------------------------------------------------
+    def features(self, obs: PyTorchObs) -> th.Tensor:
+        return self.extract_features(obs, self.features_extractor)
+
+    @staticmethod
+    def velocity_fn(actor: FlowVelocityNet, features: th.Tensor) -> VelocityFn:
+        """Bind ``features`` to ``actor``; repeats them when x holds several rows per state."""
+
+        def velocity(x: th.Tensor, tau: th.Tensor) -> th.Tensor:
+            repeats = x.shape[0] // features.shape[0]
+            feats = features if repeats == 1 else features.repeat(repeats, 1)
+            return actor(feats, x, tau)
+
+        return velocity
+
+    def sample_chunks(
+        self,
+        features: th.Tensor,
+        actor: Optional[FlowVelocityNet] = None,
+        stochastic: bool = True,
+        n_samples: int = 1,
+        return_chain: bool = False,
+    ) -> tuple[th.Tensor, Optional[th.Tensor], Optional[th.Tensor]]:
+        """Sample ``n_samples`` chunks per state (sample-major: row ``j * B + i`` is sample j of state i).
+
+        :return: chunks ``(n_samples * B, d)`` in [-1, 1], the chains and the normalized log-probs.
+        """
+        actor = self.actor if actor is None else actor
+        batch = features.shape[0]
+        x0 = th.randn(n_samples * batch, self.flow_dim, device=features.device)
+        return self.sampler.sample(self.velocity_fn(actor, features), x0, stochastic, return_chain)
+
+    def chain_log_prob(self, actor: FlowVelocityNet, features: th.Tensor, chain: th.Tensor) -> th.Tensor:
+        return self.sampler.chain_log_prob(self.velocity_fn(actor, features), chain)
+
+    def flow_matching_loss(self, features: th.Tensor, chunks: th.Tensor, weights: Optional[th.Tensor] = None) -> th.Tensor:
+        """Behaviour-cloning loss ``|| v(x_tau, tau, s) - (a - x0) ||^2`` (mean over dims, weighted over rows)."""
+        x0 = th.randn_like(chunks)
+        tau = th.rand(chunks.shape[0], device=chunks.device)
+        x_tau = (1 - tau.unsqueeze(-1)) * x0 + tau.unsqueeze(-1) * chunks
+        per_row = (self.actor(features, x_tau, tau) - (chunks - x0)).pow(2).mean(-1)
+        if weights is None:
+            return per_row.mean()
+        return (per_row * weights).sum() / weights.sum().clamp(min=1.0)
+
+    # ----- SB3 prediction -------------------------------------------------------------------
+    def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        """First action of a freshly planned chunk (in [-1, 1])."""
+        return self.plan_chunks(observation, deterministic)[:, : self.action_dim]
+
+    def plan_chunks(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        """Chunks ``(B, h * A)``: the Euler ODE of the current actor if deterministic, else an SDE sample."""
+        with th.no_grad():
+            chunks, _, _ = self.sample_chunks(self.features(observation), stochastic=not deterministic)
+        return chunks
+
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: Optional[tuple[np.ndarray, ...]] = None,
+        episode_start: Optional[np.ndarray] = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, Optional[tuple[np.ndarray, ...]]]:
+        """Actions from action chunks executed open-loop.
+
+        ``state`` carries the pending chunk between calls as ``(chunks (n_envs, h, A), next index
+        (n_envs,))``; pass back the returned state (``evaluate_policy``, ``EvalCallback`` and RL Zoo's
+        enjoy do) to execute chunks, or pass ``None`` to re-plan every step. Envs whose
+        ``episode_start`` is True, or whose chunk is used up, re-plan.
+        """
+        self.set_training_mode(False)
+        obs_tensor, vectorized_env = self.obs_to_tensor(observation)
+        n_envs = next(iter(obs_tensor.values())).shape[0] if isinstance(obs_tensor, dict) else obs_tensor.shape[0]
+        if state is None:
+            chunks = np.zeros((n_envs, self.chunk_size, self.action_dim), dtype=np.float32)
+            next_index = np.full(n_envs, self.chunk_size)
+        else:
+            chunks, next_index = state[0].copy(), state[1].copy()
+        replan = next_index >= self.chunk_size
+        if episode_start is not None:
+            replan |= np.asarray(episode_start, dtype=bool).reshape(-1)
+        if replan.any():
+            planned = self.plan_chunks(obs_tensor, deterministic).cpu().numpy()
+            chunks[replan] = planned[replan].reshape(-1, self.chunk_size, self.action_dim)
+            next_index[replan] = 0
+        actions = chunks[np.arange(n_envs), next_index]
+        next_index = next_index + 1
+        actions = self.unscale_action(actions)
+        if not vectorized_env:
+            actions = actions.squeeze(axis=0)
+        return actions, (chunks, next_index)
+
+
+class MultiInputPolicy(OGPOPolicy):
+    """OGPO policy for Dict observation spaces (vector entries concatenated)."""
+
+    def __init__(self, *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = CombinedExtractor, **kwargs: Any):
+        super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
+
+
+MlpPolicy = OGPOPolicy

@@ -287,13 +287,10 @@ class OGPO(OffPolicyAlgorithm):
 
     # ----- setup ------------------------------------------------------------------------------
     def _check_env_compatibility(self) -> None:
-        action_space = self.action_space
-        assert isinstance(action_space, spaces.Box)
-        if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
-            raise ValueError(
-                f"OGPO rescales actions to [-1, 1] and needs a bounded Box action space, got {action_space}. "
-                "Wrap the env with gymnasium.wrappers.RescaleAction or clip its action space."
-            )
+        """Checks that need the env (skipped when loading without one). SB3 already rejects
+        non-Box and unbounded action spaces."""
+        if self.env is None:
+            return
         if self.chunk_size > self.buffer_size:
             raise ValueError(f"chunk_size h = {self.chunk_size} is larger than the buffer ({self.buffer_size}).")
         max_steps = _max_episode_steps(self.env)

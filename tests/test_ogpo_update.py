@@ -1,0 +1,124 @@
+"""OGPO's update math: the PPO ratio, the advantages and the chunked TD targets."""
+
+from collections import defaultdict
+
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+
+import sb3_ogpo  # noqa: F401
+from sb3_ogpo import OGPO
+from sb3_ogpo.common.buffers import ChunkReplayBuffer
+from sb3_ogpo.ogpo.ogpo import chunked_td_target, group_advantage
+
+SMALL = dict(policy_kwargs=dict(actor_net_arch=[32, 32], critic_net_arch=[32, 32]), n_critics=3, learning_starts=0)
+
+
+def test_ratio_is_one_when_actor_equals_ema_actor():
+    model = OGPO("MlpPolicy", "PointMassMultimodal-v0", chunk_size=2, denoising_steps=4, sde_sigma=0.1, seed=0, **SMALL)
+    policy = model.policy
+    policy.actor_target.load_state_dict(policy.actor.state_dict())
+    features = policy.features(th.randn(16, 2))
+    with th.no_grad():
+        _, chains, old_log_prob = policy.sample_chunks(features, policy.actor_target, n_samples=8, return_chain=True)
+        new_log_prob = policy.chain_log_prob(policy.actor, features, chains)
+    assert th.allclose(th.exp(new_log_prob - old_log_prob), th.ones(128), atol=1e-5)
+    # ... and it moves away from 1 once the actor changes.
+    with th.no_grad():
+        for parameter in policy.actor.parameters():
+            parameter.add_(0.05 * th.randn_like(parameter))
+        moved = th.exp(policy.chain_log_prob(policy.actor, features, chains) - old_log_prob)
+    assert (moved - 1).abs().max() > 1e-3
+
+
+def test_vanilla_advantage_is_group_centred_ensemble_mean():
+    q = th.tensor([[[1.0], [2.0], [6.0]], [[3.0], [2.0], [4.0]]])  # (M=2, G=3, B=1)
+    # member means 2, 2, 5 -> group mean 3
+    assert th.allclose(group_advantage(q, "vanilla").squeeze(-1), th.tensor([-1.0, -1.0, 2.0]))
+
+
+def test_conservative_advantage_acts_only_on_ensemble_consensus():
+    # Per member, centred over the group of 3 samples:
+    # member 0: [1, 2, 6] - 3 = [-2, -1, 3]; member 1: [3, 2, 4] - 3 = [0, -1, 1]; member 2: [0, 1, 8] - 3 = [-3, -2, 5]
+    q = th.tensor([[1.0, 2.0, 6.0], [3.0, 2.0, 4.0], [0.0, 1.0, 8.0]]).unsqueeze(-1)
+    advantage = group_advantage(q, "conservative").squeeze(-1)
+    # sample 0: signs (-, 0, -) -> no consensus -> 0; sample 1: all negative -> max = -1; sample 2: all positive -> min = 1
+    assert th.allclose(advantage, th.tensor([0.0, -1.0, 1.0]))
+
+
+def _buffer_with_episode(chunk_size=3, gamma=0.9):
+    space = spaces.Box(-10, 10, (1,), np.float32)
+    buffer = ChunkReplayBuffer(20, space, spaces.Box(-1, 1, (1,), np.float32), "cpu", chunk_size=chunk_size, gamma=gamma)
+    # Episode A: 4 steps, terminates at step 3. Episode B: 3 steps, time-out at step 2. Then 2 steps of episode C.
+    steps = [(0, False, False), (1, False, False), (2, False, False), (3, True, False),
+             (10, False, False), (11, False, False), (12, True, True), (20, False, False), (21, False, False)]
+    for t, (obs, done, timeout) in enumerate(steps):
+        buffer.add(np.array([[obs]]), np.array([[obs + 0.5]]), np.array([[t / 10]]), np.array([float(t + 1)]),
+                   np.array([done]), [{"TimeLimit.truncated": timeout}])
+    return buffer
+
+
+def test_chunked_td_target_with_termination_inside_window():
+    gamma = 0.9
+    buffer = _buffer_with_episode(gamma=gamma)
+    batch = buffer.windows(np.array([0, 2, 3, 4, 5, 7]), np.zeros(6, dtype=int))
+    # start 0: rewards 1, 2, 3 in full, bootstrap from next_obs of step 2 (2.5) with gamma^3
+    # start 2: rewards 3, 4 then termination at step 3: no bootstrap, action padded with step 3's
+    # start 3: terminal step alone; start 4: runs into episode B's time-out at its 3rd step -> valid
+    # start 5: time-out after 2 steps, window cut short without termination -> invalid
+    # start 7: the window reaches steps not written yet -> invalid
+    expected_rewards = [1 + gamma * 2 + gamma**2 * 3, 3 + gamma * 4, 4, 5 + gamma * 6 + gamma**2 * 7, 6 + gamma * 7]
+    assert np.allclose(batch.rewards.numpy()[:5], expected_rewards)
+    assert np.allclose(batch.discounts.numpy()[:5], [gamma**3, 0, 0, gamma**3, gamma**3])
+    assert np.allclose(batch.valid.numpy(), [1, 1, 1, 1, 0, 0])
+    assert np.allclose(batch.next_observations.numpy()[:4, 0], [2.5, 3.5, 3.5, 12.5])
+    assert np.allclose(batch.actions.numpy()[1], [0.2, 0.3, 0.3])
+    next_q = th.tensor([[[2.0, 2.0, 2.0, 2.0, 2.0, 2.0]], [[4.0, 4.0, 4.0, 4.0, 4.0, 4.0]]])  # (M=2, G'=1, B=6)
+    target = chunked_td_target(batch.rewards, batch.discounts, next_q, "mean", "mean")
+    assert np.allclose(target.numpy()[:2], [expected_rewards[0] + gamma**3 * 3.0, expected_rewards[1]])
+
+
+def test_success_buffer_keeps_only_successful_episodes():
+    space = spaces.Box(-10, 10, (1,), np.float32)
+    buffer = ChunkReplayBuffer(50, space, spaces.Box(-1, 1, (1,), np.float32), "cpu", n_envs=2, chunk_size=2,
+                               success_buffer_size=10)
+    for t in range(3):
+        done = t == 2
+        infos = [{"is_success": done}, {"success": False}]  # env 0 succeeds, env 1 fails (Adroit-style key)
+        buffer.add(np.full((2, 1), t), np.full((2, 1), t + 1), np.zeros((2, 1)), np.zeros(2), np.array([done, done]), infos)
+    success = buffer.success_buffer
+    assert success.pos == 3 and not success.full
+    assert np.allclose(success.observations["__array__"][:3, 0, 0], [0, 1, 2])
+
+
+def test_target_sample_reducers_and_aggregation():
+    next_q = th.tensor([[[1.0], [2.0], [9.0], [4.0]], [[3.0], [3.0], [3.0], [3.0]]])  # (M=2, G'=4, B=1)
+    zeros, ones = th.zeros(1), th.ones(1)
+    assert chunked_td_target(zeros, ones, next_q, "mean", "mean").item() == pytest.approx((4.0 + 3.0) / 2)
+    assert chunked_td_target(zeros, ones, next_q, "median", "min").item() == pytest.approx(2.0)
+    assert chunked_td_target(zeros, ones, next_q, "trimmed_mean", "mean").item() == pytest.approx((3.0 + 3.0) / 2)
+
+
+def test_policy_update_moves_towards_high_q_chunks():
+    """One actor step with a critic that prefers +x raises the mean first action coordinate."""
+    model = OGPO("MlpPolicy", "PointMassMultimodal-v0", chunk_size=1, denoising_steps=3, sde_sigma=0.2, n_group=16,
+                 learning_rate=3e-3, tau_actor=1.0, clip_range=0.2, seed=1, **SMALL)
+    env = model.get_env()
+    model.learn(10)
+    policy = model.policy
+    # A critic that prefers chunks with a large first coordinate: Q(s, a) = a_x for every member.
+    policy.critic_target.forward = lambda features, actions: actions[:, 0].unsqueeze(0).expand(3, -1)
+    observations = th.zeros(64, 2)
+
+    def mean_x():
+        with th.no_grad():
+            chunks, _, _ = policy.sample_chunks(policy.features(observations), policy.actor_target, n_samples=32)
+        return chunks[:, 0].mean().item()
+
+    before = mean_x()
+    model.replay_buffer.sample_observations = lambda batch_size: observations
+    for _ in range(20):
+        model._actor_step(64, 0.2, defaultdict(list))
+    assert mean_x() > before + 0.05
+    env.close()

@@ -1,0 +1,137 @@
+"""Throughput and memory of OGPO on this CPU.
+
+    python benchmarks/throughput.py [--threads 2] [--repeats 5] [--skip-memory]
+
+Reports: the machine's matmul peak (8192x512 @ 512x512, fp32 and bf16); for the paper's sizes and
+the CPU preset, the time of one actor update and one critic update (fp32 and bf16 autocast) with the
+actor update's achieved GFLOP/s; env steps/s of full training (UTD 1) on AdroitHandDoor-v1; and the
+peak RSS of a model with a filled 1M-transition replay buffer on Adroit-sized observations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import time
+from collections import defaultdict
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+
+import sb3_ogpo  # noqa: F401
+from sb3_ogpo import OGPO
+from sb3_ogpo.ogpo.policies import EnsembleLinear
+
+ENV_ID = "AdroitHandDoor-v1"
+PRESETS = {
+    # The paper's Adroit settings (K = 3, h = 4) with its network and batch sizes.
+    "paper": dict(batch_size=256, n_group=32, n_critics=10, denoising_steps=3, chunk_size=4,
+                  policy_kwargs=dict(actor_net_arch=[512] * 4, critic_net_arch=[512] * 4)),
+    # The same with K = 10 (Robomimic/Kitchen).
+    "paper-K10": dict(batch_size=256, n_group=32, n_critics=10, denoising_steps=10, chunk_size=4,
+                      policy_kwargs=dict(actor_net_arch=[512] * 4, critic_net_arch=[512] * 4)),
+    # hyperparams/ogpo.yml's CPU preset for Adroit.
+    "cpu": dict(batch_size=128, n_group=16, n_critics=10, denoising_steps=3, chunk_size=4,
+                policy_kwargs=dict(actor_net_arch=[256] * 3, critic_net_arch=[256] * 3)),
+}
+
+
+def matmul_gflops(dtype: th.dtype, repeats: int = 20) -> float:
+    a, b = th.randn(8192, 512, dtype=dtype), th.randn(512, 512, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * 8192 * 512 * 512 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def mlp_flops_per_row(module: th.nn.Module) -> int:
+    """Forward multiply-add FLOPs per input row of a (possibly ensembled) MLP."""
+    total = 0
+    for layer in module.modules():
+        if isinstance(layer, th.nn.Linear):
+            total += 2 * layer.in_features * layer.out_features
+        elif isinstance(layer, EnsembleLinear):
+            total += 2 * layer.weight.numel()
+    return total
+
+
+def actor_update_flops(model: OGPO) -> float:
+    policy, rows = model.policy, model.batch_size * model.n_group
+    k = policy.sampler.n_steps
+    actor = mlp_flops_per_row(policy.actor)
+    sampling = k * rows * actor  # K forward passes of the EMA actor
+    log_prob = 3 * k * rows * actor  # one batched forward + backward (~2x) of the actor
+    scoring = rows * mlp_flops_per_row(policy.critic_target)  # all M members
+    return sampling + log_prob + scoring
+
+
+def time_updates(preset: str, bf16: bool, repeats: int) -> dict[str, float]:
+    model = OGPO("MlpPolicy", ENV_ID, learning_starts=0, buffer_size=5000, bf16=bf16, seed=0, **PRESETS[preset])
+    model.learn(max(300, model.batch_size + 10))  # fills the buffer (and does a few updates)
+    metrics: dict[str, list[float]] = defaultdict(list)
+    results = {}
+    for name, step in (("actor", lambda: model._actor_step(model.batch_size, 0.01, metrics)),
+                       ("critic", lambda: model._critic_step(model.batch_size, metrics))):
+        step()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+        results[name] = statistics.median(times)
+    results["actor_gflops"] = actor_update_flops(model) / results["actor"] / 1e9
+    return results
+
+
+def training_steps_per_second(preset: str, bf16: bool, steps: int = 300) -> float:
+    model = OGPO("MlpPolicy", gym.make(ENV_ID), learning_starts=0, buffer_size=10_000, bf16=bf16, seed=0, **PRESETS[preset])
+    model.learn(model.batch_size)  # warm-up
+    start = time.perf_counter()
+    model.learn(steps, reset_num_timesteps=False)
+    return steps / (time.perf_counter() - start)
+
+
+def peak_memory_with_full_buffer() -> float:
+    model = OGPO("MlpPolicy", ENV_ID, buffer_size=1_000_000, learning_starts=0, seed=0, **PRESETS["cpu"])
+    buffer = model.replay_buffer
+    rng = np.random.default_rng(0)
+    for storage in (buffer.observations, buffer.next_observations):
+        for array in storage.values():
+            array[:] = rng.standard_normal(array.shape[1:], dtype=np.float32)  # touch every page
+    buffer.actions[:] = 0.1
+    buffer.rewards[:] = 1.0
+    buffer.full = True
+    metrics: dict[str, list[float]] = defaultdict(list)
+    model._actor_step(model.batch_size, 0.01, metrics)
+    model._critic_step(model.batch_size, metrics)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB -> GiB
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS))
+    parser.add_argument("--skip-memory", action="store_true")
+    args = parser.parse_args()
+    th.set_num_threads(args.threads)
+    print(f"torch {th.__version__}, {args.threads} threads")
+    print(f"matmul 8192x512 @ 512x512: fp32 {matmul_gflops(th.float32):.0f} GFLOP/s, bf16 {matmul_gflops(th.bfloat16):.0f} GFLOP/s")
+    print("| preset | dtype | actor update (s) | actor GFLOP/s | critic update (s) | training env steps/s |")
+    print("|---|---|---|---|---|---|")
+    for preset in args.presets:
+        for bf16 in (False, True):
+            result = time_updates(preset, bf16, args.repeats)
+            sps = training_steps_per_second(preset, bf16, steps=50 if preset.startswith("paper") else 300)
+            print(f"| {preset} | {'bf16' if bf16 else 'fp32'} | {result['actor']:.3f} | {result['actor_gflops']:.0f} | "
+                  f"{result['critic']:.3f} | {sps:.1f} |", flush=True)
+    if not args.skip_memory:
+        print(f"peak RSS with a filled 1M-transition buffer on {ENV_ID} (CPU preset): {peak_memory_with_full_buffer():.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Plot evaluation success against env steps from RL Zoo / EvalCallback logs.
+
+    python benchmarks/plot_success.py logs/ogpo/AdroitHandDoor-v1_1 [more run dirs] --out docs/door.png \
+        --title "OGPO on AdroitHandDoor-v1" [--start-success 0.45]
+
+Each run dir holds the ``evaluations.npz`` written by SB3's EvalCallback (``successes`` per
+evaluation episode). Also prints the curve as a table for docs/benchmarks.md.
+"""
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--title", default="OGPO fine-tuning")
+    parser.add_argument("--start-success", type=float, default=None, help="success of the BC start (dashed line)")
+    args = parser.parse_args()
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for run in args.runs:
+        data = np.load(Path(run) / "evaluations.npz")
+        if "successes" not in data or len(data["successes"]) == 0:
+            raise SystemExit(f"{run}/evaluations.npz has no success record (is info['is_success'] reported?)")
+        success = data["successes"].mean(axis=1)
+        axis.plot(data["timesteps"], success, marker="o", label=Path(run).name)
+        print(f"{run}: " + ", ".join(f"{int(t)}: {s:.2f}" for t, s in zip(data["timesteps"], success)))
+    if args.start_success is not None:
+        axis.axhline(args.start_success, color="gray", linestyle="--", label="clipped BC start")
+    axis.set_xlabel("env steps")
+    axis.set_ylabel("evaluation success rate")
+    axis.set_ylim(-0.02, 1.02)
+    axis.set_title(args.title)
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(args.out, dpi=120)
+    print(f"saved {args.out}")
+
+
+if __name__ == "__main__":
+    main()

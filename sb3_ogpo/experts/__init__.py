@@ -13,10 +13,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-# env id -> "module:ClassName". Each expert lives in its own module.
+# env id -> "module:ClassName". Each expert lives in its own module. AdroitHandHammer-v1 has no
+# working expert yet (sb3_ogpo.experts.adroit.HammerExpert is experimental: 0/50), so none is listed.
 EXPERTS: dict[str, str] = {
     "AdroitHandDoor-v1": "sb3_ogpo.experts.adroit:DoorExpert",
-    "AdroitHandHammer-v1": "sb3_ogpo.experts.adroit:HammerExpert",
     "AdroitHandRelocate-v1": "sb3_ogpo.experts.adroit:RelocateExpert",
     "RobomimicLift-v0": "sb3_ogpo.experts.robomimic:LiftExpert",
     "RobomimicPickPlaceCan-v0": "sb3_ogpo.experts.robomimic:PickPlaceCanExpert",

@@ -1,0 +1,493 @@
+"""Scripted experts for the gymnasium-robotics Adroit hand tasks (Door, Hammer, Relocate).
+
+All three read privileged state from ``env.unwrapped.model`` / ``env.unwrapped.data``, solve for arm
+and wrist joint targets with :class:`~sb3_ogpo.experts.ik.DampedLeastSquaresIK` on the ``S_grasp``
+site, choose finger postures per phase, and convert the desired joint positions into the env's
+normalized position commands with gravity compensation (:class:`ActuatorMap`).
+
+Diversity (``noise_scale > 0``): Gaussian noise on the normalized action (arm dims scaled down,
+because 0.05 on an arm dim moves the hand ~5 cm), per-episode jitter of grasp offsets
+(~``noise_scale / 10`` metres) and a per-episode speed factor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+
+from sb3_ogpo.experts import ScriptedExpert
+from sb3_ogpo.experts.ik import DampedLeastSquaresIK
+
+WRIST_JOINTS = ("WRJ1", "WRJ0")
+# flexion joints of the four fingers (MCP, PIP, DIP); the J3 joints are ab-/adduction
+FINGER_FLEX_JOINTS = tuple(f"{f}J{i}" for f in ("FF", "MF", "RF", "LF") for i in (2, 1, 0))
+THUMB_JOINTS = ("THJ4", "THJ3", "THJ2", "THJ1", "THJ0")
+ARM_PREFIXES = ("ART", "ARR")
+
+
+def rotation_about_axis(axis: np.ndarray, angle: float) -> np.ndarray:
+    """3x3 rotation matrix of ``angle`` radians about the unit vector ``axis``."""
+    quat = np.empty(4)
+    mujoco.mju_axisAngle2Quat(quat, np.asarray(axis, dtype=np.float64), float(angle))
+    mat = np.empty(9)
+    mujoco.mju_quat2Mat(mat, quat)
+    return mat.reshape(3, 3)
+
+
+def rotate_pose(
+    pos: np.ndarray, mat: np.ndarray, anchor: np.ndarray, axis: np.ndarray, angle: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pose (``pos``, ``mat``) carried by a rotation of ``angle`` about the line ``anchor + t * axis``."""
+    rot = rotation_about_axis(axis, angle)
+    return anchor + rot @ (pos - anchor), rot @ mat
+
+
+class ActuatorMap:
+    """Maps desired joint positions to the normalized Adroit action, with gravity compensation.
+
+    Adroit's position actuators are affine: ``force = gain * ctrl + b0 + b1 * q`` (arm: 500 and
+    -200; wrist: 10 and -10; fingers: 1 and -1), and the env maps an action ``a`` in [-1, 1] to
+    ``ctrl = act_mean + a * act_rng``. To *hold* ``q_des`` against gravity and Coriolis forces the
+    command is ``ctrl = (qfrc_bias - b0 - b1 * q_des) / gain``; without the bias term the arm sags.
+
+    :param env: an Adroit env (wrappers allowed).
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        base = env.unwrapped
+        self.model: mujoco.MjModel = base.model
+        self.data: mujoco.MjData = base.data
+        model = self.model
+        joint_ids = model.actuator_trnid[:, 0]
+        self.joint_names = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j) for j in joint_ids]
+        self.qpos_ids = model.jnt_qposadr[joint_ids]
+        self.dof_ids = model.jnt_dofadr[joint_ids]
+        self.gain = model.actuator_gainprm[:, 0].copy()
+        self.bias0 = model.actuator_biasprm[:, 0].copy()
+        self.bias1 = model.actuator_biasprm[:, 1].copy()
+        self.act_mean = np.asarray(base.act_mean, dtype=np.float64)
+        self.act_rng = np.asarray(base.act_rng, dtype=np.float64)
+        # joint positions the actuators can hold at zero load (used to clip targets); all Adroit
+        # actuators have a position bias b1 < 0
+        ctrl_range = model.actuator_ctrlrange
+        self.lower = -(self.gain * ctrl_range[:, 0] + self.bias0) / self.bias1
+        self.upper = -(self.gain * ctrl_range[:, 1] + self.bias0) / self.bias1
+
+    @property
+    def nu(self) -> int:
+        return len(self.gain)
+
+    def index(self, joint_names: tuple[str, ...] | list[str]) -> np.ndarray:
+        """Actuator indices of the given joints."""
+        return np.array([self.joint_names.index(name) for name in joint_names], dtype=int)
+
+    def joint_positions(self) -> np.ndarray:
+        """Current positions of the actuated joints, in actuator order."""
+        return self.data.qpos[self.qpos_ids].copy()
+
+    def action(self, q_des: np.ndarray, gravity_compensation: bool = True) -> np.ndarray:
+        """Normalized action (float32, clipped to [-1, 1]) whose equilibrium is ``q_des``."""
+        force = self.data.qfrc_bias[self.dof_ids] if gravity_compensation else 0.0
+        ctrl = (force - self.bias0 - self.bias1 * np.asarray(q_des, dtype=np.float64)) / self.gain
+        return np.clip((ctrl - self.act_mean) / self.act_rng, -1.0, 1.0).astype(np.float32)
+
+
+class AdroitExpert(ScriptedExpert):
+    """Shared machinery of the Adroit experts: IK on ``S_grasp``, rate-limited joint targets, noise.
+
+    Subclasses implement :meth:`_plan`, which sets ``self.q_des`` (desired joint positions in
+    actuator order) for the current step, typically through :meth:`_reach` and :meth:`_set_fingers`.
+
+    :param env: an Adroit env (wrappers allowed).
+    :param noise_scale: standard deviation of the Gaussian action noise on the wrist and finger
+        dims (the arm dims get ``arm_noise_factor`` times it); also scales the per-episode jitter.
+    :param arm_noise_factor: relative noise on the arm dims.
+    :param max_arm_step: largest change of an arm/wrist joint target per env step (rad or m).
+    :param arm_boost: the arm/wrist command overshoots the target by ``arm_boost`` times the current
+        tracking error (a stiffer servo than the env's own gains; 0 disables).
+    :param ik_iterations: DLS iterations per control step.
+    """
+
+    ik_damping = 0.02
+    ik_rotation_weight = 0.3
+    ik_posture_gain = 0.02
+    hover_height = 0.08  # m above the grasp point before descending
+    curl = 1.4  # finger flexion of the grasp (rad, each of the 3 flexion joints)
+    grasp_steps = 15
+
+    def __init__(
+        self,
+        env: gym.Env,
+        noise_scale: float = 0.0,
+        arm_noise_factor: float = 0.25,
+        max_arm_step: float = 0.06,
+        arm_boost: float = 0.0,
+        ik_iterations: int = 20,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(env, noise_scale=noise_scale, **kwargs)
+        self.actuators = ActuatorMap(env)
+        self.model = self.actuators.model
+        self.data = self.actuators.data
+        names = self.actuators.joint_names
+        self.arm_joints = tuple(n for n in names if n.startswith(ARM_PREFIXES)) + WRIST_JOINTS
+        self.arm_idx = self.actuators.index(self.arm_joints)
+        self.finger_idx = self.actuators.index(FINGER_FLEX_JOINTS)
+        self.thumb_idx = self.actuators.index(THUMB_JOINTS)
+        self.ik = DampedLeastSquaresIK(
+            self.model,
+            "S_grasp",
+            self.arm_joints,
+            damping=self.ik_damping,
+            rotation_weight=self.ik_rotation_weight,
+            posture_gain=self.ik_posture_gain,
+        )
+        self.ik_iterations = ik_iterations
+        self.arm_boost = arm_boost
+        self.max_arm_step = max_arm_step
+        self.noise_std = np.full(self.actuators.nu, 1.0)
+        self.noise_std[[i for i, n in enumerate(names) if n.startswith(ARM_PREFIXES)]] = arm_noise_factor
+        self.rest_qpos = np.zeros(len(self.arm_joints))
+        self.q_des = self.actuators.joint_positions()
+        self.step_count = 0
+        self.phase, self.phase_steps = "approach", 0
+        self.speed = 1.0
+
+    # -- per-episode state -------------------------------------------------------------------
+    def reset(self, rng: np.random.Generator) -> None:
+        super().reset(rng)
+        self.q_des = self.actuators.joint_positions()
+        self.step_count = 0
+        self.phase, self.phase_steps = "approach", 0
+        jitter = self.noise_scale > 0
+        self.speed = float(rng.uniform(0.9, 1.2)) if jitter else 1.0
+        self._reset_task(rng)
+
+    def _reset_task(self, rng: np.random.Generator) -> None:
+        """Per-episode task state and noise (offsets), after ``env.reset``."""
+
+    def _set_phase(self, phase: str) -> None:
+        self.phase, self.phase_steps = phase, 0
+
+    def jitter(self, size: int | tuple[int, ...], scale: float = 0.1) -> np.ndarray:
+        """Per-episode offset: ``N(0, scale * noise_scale)`` (zeros without noise)."""
+        if self.noise_scale <= 0:
+            return np.zeros(size)
+        return self.rng.normal(0.0, scale * self.noise_scale, size=size)
+
+    # -- building blocks ---------------------------------------------------------------------
+    def site_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """Current position and rotation matrix of ``S_grasp``."""
+        return self.ik.site_pose(self.data)
+
+    def _reach(
+        self,
+        target_pos: np.ndarray,
+        target_mat: np.ndarray | None = None,
+        rotation_weight: float | None = None,
+        max_step: float | None = None,
+    ) -> None:
+        """Set the arm/wrist targets so that ``S_grasp`` moves toward the target pose (rate-limited)."""
+        q_ik = self.ik.solve(
+            self.data,
+            target_pos,
+            target_mat,
+            rest_qpos=self.rest_qpos,
+            iterations=self.ik_iterations,
+            rotation_weight=rotation_weight,
+        )
+        limit = (self.max_arm_step if max_step is None else max_step) * self.speed
+        current = self.q_des[self.arm_idx]
+        self.q_des[self.arm_idx] = current + np.clip(q_ik - current, -limit, limit)
+
+    def _set_fingers(self, flex: float, thumb: np.ndarray | None = None, rate: float = 0.15) -> None:
+        """Move the finger flexion targets (and optionally the thumb's) toward the given posture."""
+        current = self.q_des[self.finger_idx]
+        self.q_des[self.finger_idx] = current + np.clip(flex - current, -rate, rate)
+        if thumb is not None:
+            current = self.q_des[self.thumb_idx]
+            self.q_des[self.thumb_idx] = current + np.clip(thumb - current, -rate, rate)
+
+    def _grasp_sequence(
+        self,
+        point: np.ndarray,
+        mat: np.ndarray,
+        thumb: np.ndarray | None = None,
+        approach_steps: int = 50,
+        descend_steps: int = 30,
+    ) -> bool:
+        """Phases "approach" (hover ``hover_height`` above ``point``) -> "descend" (grasp site to
+        ``point`` with orientation ``mat``) -> "grasp" (curl the fingers to ``curl`` and the thumb to
+        ``thumb`` for ``grasp_steps``). Returns True on the step the grasp is complete."""
+        pos = self.site_pose()[0]
+        if self.phase == "approach":
+            goal = point + np.array([0.0, 0.0, self.hover_height])
+            self._reach(goal, mat)
+            self._set_fingers(0.0, None if thumb is None else np.zeros(len(self.thumb_idx)), rate=0.3)
+            if np.linalg.norm(goal - pos) < 0.02 or self.phase_steps > approach_steps:
+                self._set_phase("descend")
+        elif self.phase == "descend":
+            self._reach(point, mat)
+            if np.linalg.norm(point - pos) < 0.01 or self.phase_steps > descend_steps:
+                self._set_phase("grasp")
+        elif self.phase == "grasp":
+            self._reach(point, mat)
+            self._set_fingers(self.curl, thumb)
+            return self.phase_steps > self.grasp_steps
+        return False
+
+    # -- control loop ------------------------------------------------------------------------
+    def _plan(self) -> None:
+        """Update ``self.q_des`` for this step (task specific)."""
+        raise NotImplementedError
+
+    def act(self, observation: Any) -> np.ndarray:
+        self.phase_steps += 1
+        self._plan()
+        self.q_des = np.clip(self.q_des, self.actuators.lower, self.actuators.upper)
+        command = self.q_des.copy()
+        if self.arm_boost > 0:  # stiffer tracking: overshoot the target by the current error
+            error = self.q_des[self.arm_idx] - self.actuators.joint_positions()[self.arm_idx]
+            command[self.arm_idx] += self.arm_boost * error
+        action = self.actuators.action(command)
+        if self.noise_scale > 0:
+            action = action + self.noise_scale * self.noise_std * self.rng.normal(size=action.shape)
+        self.step_count += 1
+        return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+
+class DoorExpert(AdroitExpert):
+    """Opens the door of ``AdroitHandDoor-v1``: grasp the lever, turn the latch, pull, let go.
+
+    Phases: hover above the handle -> lower onto the bar -> curl the four fingers around it -> turn
+    the lever along its arc (the hand rolls with it) until the latch passes ``latch_open`` -> pull
+    along the door's arc, keeping the lever pressed down until the bolt clears the frame -> open the
+    hand once the door's momentum will carry it past the goal angle (1.35 rad) -> move the hand out
+    of the door's sweep (away from the hinge and ahead of the door). The arm cannot follow the
+    handle much beyond ~1.0 rad, so the last part of the opening is the door's own momentum.
+
+    Measured (``benchmarks/expert_success.py``, seeds 0..49): 48/50 with ``noise_scale=0.1``,
+    49/50 without noise; success arrives around step 120-170 of 200.
+    """
+
+    hover_height = 0.06  # m above the grasp point before descending
+    grasp_offset = (0.0, -0.02, -0.02)  # grasp site relative to S_handle (world frame, door closed)
+    turn_lead = 0.7  # rad the lever target leads the latch while turning
+    latch_open = 1.4  # latch angle at which the pull starts (the latch unlocks near 1.0-1.2)
+    hold_lead = 0.3  # keep pressing the lever down while the door is below `hold_until`
+    hold_until = 0.35
+    pull_lead = 0.4  # rad the hand target leads the door along its arc
+    pull_rotation_weight = 0.1  # orientation weight while pulling, faded out by `rotation_fade`
+    rotation_fade = 0.8
+    release_angle = 0.6  # open the hand past this door angle once the coast reaches `coast_goal`
+    max_release_angle = 0.85  # ... and past this angle in any case (the arm's reach ends ~1.0)
+    coast_goal = 1.5
+    door_deceleration = 3.5  # rad/s^2 of a free door (friction and damping), measured
+    open_steps = 3
+    retreat = (0.2, 0.2, 0.05)  # m away from the hinge, ahead along the door's arc, up
+
+    def __init__(self, env: gym.Env, noise_scale: float = 0.0, **kwargs: Any) -> None:
+        kwargs.setdefault("max_arm_step", 0.1)
+        kwargs.setdefault("arm_boost", 1.0)
+        super().__init__(env, noise_scale=noise_scale, **kwargs)
+        model = self.model
+        self.handle_site = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, "S_handle")
+        self.latch_joint = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, "latch")
+        self.hinge_joint = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, "door_hinge")
+        self.latch_body = model.jnt_bodyid[self.latch_joint]
+        self.latch_qpos = model.jnt_qposadr[self.latch_joint]
+        self.hinge_qpos = model.jnt_qposadr[self.hinge_joint]
+        self.hinge_dof = model.jnt_dofadr[self.hinge_joint]
+
+    def _reset_task(self, rng: np.random.Generator) -> None:
+        self.offset = np.asarray(self.grasp_offset) + self.jitter(3)  # ~1 cm jitter at noise 0.1
+        self.home_mat = self.site_pose()[1]
+        self.rel: tuple[np.ndarray, np.ndarray] | None = None
+        self.retreat_pos: np.ndarray | None = None
+
+    def _attach(self) -> None:
+        """Remember the current grasp-site pose in the latch body's frame."""
+        pos, mat = self.site_pose()
+        frame_pos, frame_mat = self.data.xpos[self.latch_body], self.data.xmat[self.latch_body].reshape(3, 3)
+        self.rel = (frame_mat.T @ (pos - frame_pos), frame_mat.T @ mat)
+
+    def _attached_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """The remembered grasp-site pose, carried along with the latch body."""
+        frame_pos, frame_mat = self.data.xpos[self.latch_body], self.data.xmat[self.latch_body].reshape(3, 3)
+        return frame_pos + frame_mat @ self.rel[0], frame_mat @ self.rel[1]
+
+    def _about(
+        self, joint: int, pose: tuple[np.ndarray, np.ndarray], angle: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``pose`` rotated by ``angle`` about the axis of ``joint`` (latch or door hinge)."""
+        return rotate_pose(*pose, self.data.xanchor[joint], self.data.xaxis[joint], angle)
+
+    def _plan(self) -> None:
+        data = self.data
+        handle = data.site_xpos[self.handle_site]
+        door, velocity = data.qpos[self.hinge_qpos], data.qvel[self.hinge_dof]
+        pos = self.site_pose()[0]
+        if self.phase in ("approach", "descend", "grasp"):
+            if self._grasp_sequence(handle + self.offset, self.home_mat, approach_steps=60):
+                self._attach()
+                self._set_phase("turn")
+        elif self.phase == "turn":
+            self._set_fingers(self.curl)
+            self._reach(*self._about(self.latch_joint, self._attached_pose(), self.turn_lead))
+            if data.qpos[self.latch_qpos] > self.latch_open:
+                self._attach()
+                self._set_phase("pull")
+        elif self.phase == "pull":
+            self._set_fingers(self.curl)
+            hold = self.hold_lead if door < self.hold_until else 0.0
+            pose = self._about(self.latch_joint, self._attached_pose(), hold)
+            pose = self._about(self.hinge_joint, pose, self.pull_lead)
+            weight = self.pull_rotation_weight * max(0.0, 1.0 - door / self.rotation_fade)
+            self._reach(*pose, rotation_weight=weight)
+            coast = door + velocity * abs(velocity) / (2.0 * self.door_deceleration)
+            if door > self.max_release_angle or (door > self.release_angle and coast > self.coast_goal):
+                self._set_phase("release")
+        elif self.phase == "release":  # open the hand while moving along with the handle
+            self._set_fingers(0.0, rate=0.5)
+            self._reach(*self._attached_pose(), rotation_weight=self.pull_rotation_weight)
+            if self.phase_steps >= self.open_steps:
+                radial = pos - data.xanchor[self.hinge_joint]
+                radial[2] = 0.0
+                radial /= np.linalg.norm(radial)
+                ahead = np.cross(data.xaxis[self.hinge_joint], radial)
+                away, forward, up = self.retreat
+                self.retreat_pos = pos + away * radial + forward * ahead + np.array([0.0, 0.0, up])
+                self._set_phase("retreat")
+        elif self.phase == "retreat":
+            self._set_fingers(0.0, rate=0.5)
+            self._reach(self.retreat_pos, None, max_step=0.15)
+
+
+class RelocateExpert(AdroitExpert):
+    """Picks up the ball of ``AdroitHandRelocate-v1`` and carries it to the target site.
+
+    Phases: hover above the ball -> lower the (slightly pitched) hand onto it -> close fingers and
+    thumb -> lift straight up -> carry so that the ball's centre reaches the target and hold it
+    there. If the ball drops during the carry, the expert starts over from the hover.
+
+    Measured (seeds 0..49): 39/50 without noise but only 23/50 with ``noise_scale=0.1``: the grasp
+    is fragile (fingertips in front, thumb behind-below, weak finger actuators) and action noise or
+    a late/early start of the curl lets the ball slip out while lifting.
+    """
+
+    grasp_offset = (0.0, 0.0, 0.0)  # grasp site relative to the ball centre
+    pitch = -0.3  # fingers tilted down (rad) so that the palm gets low enough
+    curl = 1.0
+    thumb_grip = (0.9, 1.0, 0.0, 0.4, -0.5)  # THJ4..THJ0: the thumb closes under the ball
+    descend_steps = 30
+    lift_height = 0.08  # ball height (m) to reach before moving toward the target
+
+    def __init__(self, env: gym.Env, noise_scale: float = 0.0, **kwargs: Any) -> None:
+        kwargs.setdefault("max_arm_step", 0.1)
+        kwargs.setdefault("arm_boost", 1.0)
+        super().__init__(env, noise_scale=noise_scale, **kwargs)
+        self.obj_body = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, "Object")
+        self.target_site = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, "target")
+
+    def _reset_task(self, rng: np.random.Generator) -> None:
+        self.offset = np.asarray(self.grasp_offset) + self.jitter(3)
+        self.home_mat = rotation_about_axis(np.array([1.0, 0.0, 0.0]), self.pitch) @ self.site_pose()[1]
+        self.hold = np.zeros(3)
+        self.lift_from = np.zeros(3)
+
+    def _plan(self) -> None:
+        data = self.data
+        ball = data.xpos[self.obj_body].copy()
+        target = data.site_xpos[self.target_site]
+        pos = self.site_pose()[0]
+        thumb = np.asarray(self.thumb_grip)
+        if self.phase in ("approach", "descend", "grasp"):
+            point = ball + self.offset
+            if self._grasp_sequence(point, self.home_mat, thumb, descend_steps=self.descend_steps):
+                self.hold, self.lift_from = pos - ball, pos.copy()
+                self._set_phase("lift")
+        elif self.phase in ("lift", "carry"):
+            self._set_fingers(self.curl, thumb)
+            if self.phase == "lift":  # straight up first
+                goal = self.lift_from + np.array([0.0, 0.0, self.lift_height + 0.05])
+                if ball[2] > self.lift_height or self.phase_steps > 30:
+                    self._set_phase("carry")
+            else:
+                goal = target + self.hold
+            self._reach(goal, self.home_mat, rotation_weight=0.1)
+            if self.phase_steps > 20 and ball[2] < 0.045 and pos[2] - ball[2] > 0.03:  # dropped: try again
+                self._set_phase("approach")
+
+
+class HammerExpert(AdroitExpert):
+    """Attempts ``AdroitHandHammer-v1``: grasp the hammer's handle, lift it, strike the nail.
+
+    EXPERIMENTAL, DOES NOT SUCCEED YET (0/50 measured): with ``ARRx`` limited to 0.25 rad the grasp
+    site stays ~2.5 cm above the handle's centre, the fingers do not get around the handle lying
+    on the table and the hammer is not lifted. Do not use it to collect demonstrations.
+
+    The arm has no slide, so the hand stays ~0.5 m from the shoulder and only the hammer reaches
+    the nail. After the grasp the tool site's offset in the grasp-site frame is remembered; the
+    hand then yaws clockwise (head toward the nail, striking face roughly along the nail's axis)
+    and alternates wind-up and strike targets for the tool site along the nail's axis.
+    """
+
+    grasp_offset = (0.0, -0.03, 0.02)  # grasp site relative to the handle centre (the Object body)
+    curl = 1.5
+    thumb_grip = (0.9, 1.0, 0.0, 0.4, -0.5)
+    strike_yaw = 0.8  # rad, clockwise seen from above
+    windup = 0.06  # m behind the nail head along its axis
+    follow_through = 0.04  # m past the nail head
+    strike_step = 0.15
+
+    def __init__(self, env: gym.Env, noise_scale: float = 0.0, **kwargs: Any) -> None:
+        kwargs.setdefault("max_arm_step", 0.1)
+        kwargs.setdefault("arm_boost", 1.0)
+        super().__init__(env, noise_scale=noise_scale, **kwargs)
+        model = self.model
+        self.obj_body = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "Object")
+        self.tool_site = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, "tool")
+        self.nail_site = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, "S_target")
+        self.nail_joint = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, "nail_dir")
+
+    def _reset_task(self, rng: np.random.Generator) -> None:
+        self.offset = np.asarray(self.grasp_offset) + self.jitter(3)
+        self.home_mat = self.site_pose()[1]
+        self.tool_rel = np.zeros(3)
+
+    def _tool_target(self, tool_pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Grasp-site pose that puts the tool site at ``tool_pos`` with the striking yaw."""
+        mat = rotation_about_axis(np.array([0.0, 0.0, 1.0]), -self.strike_yaw) @ self.strike_mat
+        return tool_pos - mat @ self.tool_rel, mat
+
+    def _plan(self) -> None:
+        data = self.data
+        handle = data.xpos[self.obj_body].copy()
+        pos, mat = self.site_pose()
+        thumb = np.asarray(self.thumb_grip)
+        nail = data.site_xpos[self.nail_site].copy()
+        axis = data.xaxis[self.nail_joint].copy()
+        if self.phase in ("approach", "descend", "grasp"):
+            if self._grasp_sequence(handle + self.offset, self.home_mat, thumb):
+                self.tool_rel = mat.T @ (data.site_xpos[self.tool_site] - pos)
+                self.strike_mat = mat
+                self._set_phase("lift")
+        else:
+            self._set_fingers(self.curl, thumb)
+            if self.phase == "lift":
+                goal, goal_mat = self._tool_target(nail - self.windup * axis)
+                goal[2] = max(goal[2], pos[2]) + 0.03
+                self._reach(goal, goal_mat, rotation_weight=0.3)
+                if self.phase_steps > 25:
+                    self._set_phase("windup")
+            elif self.phase == "windup":
+                self._reach(*self._tool_target(nail - self.windup * axis))
+                if self.phase_steps > 12:
+                    self._set_phase("strike")
+            elif self.phase == "strike":
+                self._reach(*self._tool_target(nail + self.follow_through * axis), max_step=self.strike_step)
+                if self.phase_steps > 6:
+                    self._set_phase("windup")

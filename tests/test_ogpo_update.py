@@ -122,3 +122,28 @@ def test_policy_update_moves_towards_high_q_chunks():
         model._actor_step(64, 0.2, defaultdict(list))
     assert mean_x() > before + 0.05
     env.close()
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        dict(success_bc_coef=1.0),  # OGPO+
+        dict(success_bc_coef=1.0, advantage="conservative"),  # OGPO+CA
+        dict(chi2=True),
+        dict(best_of_n=4, n_target_samples=4, target_sample_reducer="trimmed_mean", target_q_aggregation="min"),
+        dict(marginal_correction="released", bf16=True),
+    ],
+    ids=["ogpo+", "ogpo+ca", "chi2", "best-of-n+q-variance", "released+bf16"],
+)
+def test_variants_train_and_log(variant):
+    from stable_baselines3.common.logger import configure
+
+    model = OGPO("MlpPolicy", "PointMassMultimodal-v0", chunk_size=2, denoising_steps=3, n_group=4, batch_size=16,
+                 seed=0, **{**SMALL, "learning_starts": 30}, **variant)
+    model.set_logger(configure(None, []))
+    model.learn(120)
+    logged = model.logger.name_to_value
+    assert np.isfinite(logged["train/critic_loss"]) and np.isfinite(logged["train/policy_loss"])
+    assert 0.0 <= logged["train/clip_fraction"] <= 1.0
+    if variant.get("success_bc_coef"):
+        assert np.isfinite(logged["train/bc_loss"]) and "train/success_buffer_size" in logged

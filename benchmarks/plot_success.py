@@ -22,15 +22,17 @@ def main() -> None:
     parser.add_argument("runs", nargs="+")
     parser.add_argument("--out", required=True)
     parser.add_argument("--title", default="OGPO fine-tuning")
+    parser.add_argument("--labels", nargs="+", help="legend entries, one per run (default: run dir names)")
     parser.add_argument("--start-success", type=float, default=None, help="success of the BC start (dashed line)")
     args = parser.parse_args()
     figure, axis = plt.subplots(figsize=(6, 4))
-    for run in args.runs:
+    labels = args.labels or [Path(run).name for run in args.runs]
+    for run, label in zip(args.runs, labels):
         data = np.load(Path(run) / "evaluations.npz")
         if "successes" not in data or len(data["successes"]) == 0:
             raise SystemExit(f"{run}/evaluations.npz has no success record (is info['is_success'] reported?)")
         success = data["successes"].mean(axis=1)
-        axis.plot(data["timesteps"], success, marker="o", label=Path(run).name)
+        axis.plot(data["timesteps"], success, marker="o", label=label)
         print(f"{run}: " + ", ".join(f"{int(t)}: {s:.2f}" for t, s in zip(data["timesteps"], success)))
     if args.start_success is not None:
         axis.axhline(args.start_success, color="gray", linestyle="--", label="clipped BC start")

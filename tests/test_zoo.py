@@ -205,7 +205,9 @@ def test_train_and_enjoy_point_mass(zoo_hook: None, tmp_path: Path) -> None:
     assert evaluations["successes"].shape == (2, 3)  # is_success is logged
     config = yaml.load((run_dir / POINT_MASS / "config.yml").read_text(), Loader=yaml.UnsafeLoader)
     config = dict(config)
-    assert config["init_policy"] is None and config["learning_starts"] == 200 and config["denoising_steps"] == 10
+    defaults = yaml.safe_load((REPO / "hyperparams" / "ogpo.yml").read_text())[POINT_MASS]
+    assert config["init_policy"] is None and config["learning_starts"] == 200  # the -params overrides
+    assert config["denoising_steps"] == defaults["denoising_steps"]  # the rest comes from ogpo.yml
 
     result = run(["-m", "rl_zoo3.enjoy", "--algo", "ogpo", "--env", POINT_MASS, "-f", str(logs), "--no-render",
                   "-n", "50", "--seed", "0"], tmp_path)

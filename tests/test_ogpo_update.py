@@ -147,3 +147,13 @@ def test_variants_train_and_log(variant):
     assert 0.0 <= logged["train/clip_fraction"] <= 1.0
     if variant.get("success_bc_coef"):
         assert np.isfinite(logged["train/bc_loss"]) and "train/success_buffer_size" in logged
+
+
+def test_critic_warmup_delays_the_policy_update():
+    model = OGPO("MlpPolicy", "PointMassMultimodal-v0", chunk_size=2, denoising_steps=3, n_group=4, batch_size=16,
+                 critic_warmup_steps=40, seed=0, **{**SMALL, "learning_starts": 20})
+    initial = [p.clone() for p in model.policy.actor.parameters()]
+    model.learn(50)  # 30 update rounds, all inside the warm-up
+    assert all(th.equal(a, b) for a, b in zip(initial, model.policy.actor.parameters()))
+    model.learn(30, reset_num_timesteps=False)
+    assert not all(th.equal(a, b) for a, b in zip(initial, model.policy.actor.parameters()))

@@ -119,6 +119,9 @@ class OGPO(OffPolicyAlgorithm):
     :param actor_utd: actor steps per update round (update-to-data ratio of the actor); 0 switches the
         policy update off (critics still learn), a useful control run.
     :param critic_utd: critic steps per update round (update-to-data ratio of the critics).
+    :param critic_warmup_steps: update rounds (after ``learning_starts``) in which only the critics
+        learn, so that the first policy updates follow a trained critic rather than a random one (the
+        released code's ``q_warmup_steps``; 0 in the paper's scripts).
     :param denoising_steps: K, denoising steps of the flow (10; 3 for Adroit).
     :param sde_sigma: per-step noise std of the stochastic sampler (0.05).
     :param marginal_correction: "consistent" (c = 1, keeps the ODE marginals), "released" (c = 1/K,
@@ -174,6 +177,7 @@ class OGPO(OffPolicyAlgorithm):
         gradient_steps: int = 1,
         actor_utd: int = 1,
         critic_utd: int = 1,
+        critic_warmup_steps: int = 0,
         denoising_steps: int = 10,
         sde_sigma: float = 0.05,
         marginal_correction: str = "consistent",
@@ -212,6 +216,8 @@ class OGPO(OffPolicyAlgorithm):
                             n_target_samples=n_target_samples, best_of_n=best_of_n, batch_size=batch_size)
         if not isinstance(actor_utd, (int, np.integer)) or actor_utd < 0:
             raise ValueError(f"actor_utd must be a non-negative integer (0 switches the policy update off), got {actor_utd!r}.")
+        if not isinstance(critic_warmup_steps, (int, np.integer)) or critic_warmup_steps < 0:
+            raise ValueError(f"critic_warmup_steps must be a non-negative integer, got {critic_warmup_steps!r}.")
         if n_group < 2:
             raise ValueError(f"n_group must be >= 2: group advantages of a single chain are always 0 (got {n_group}).")
         if advantage not in ADVANTAGE_STRATEGIES:
@@ -259,6 +265,7 @@ class OGPO(OffPolicyAlgorithm):
         self.tau_critic = tau_critic
         self.actor_utd = actor_utd
         self.critic_utd = critic_utd
+        self.critic_warmup_steps = critic_warmup_steps
         self.chunk_size = chunk_size
         self.n_group = n_group
         self.clip_range = clip_range
@@ -419,8 +426,9 @@ class OGPO(OffPolicyAlgorithm):
         update_learning_rate(self.critic_optimizer, critic_lr)
         clip_range = self.clip_range_schedule(progress)
         metrics: dict[str, list[float]] = defaultdict(list)
-        for _ in range(gradient_steps):
-            for _ in range(self.actor_utd):
+        for round_index in range(gradient_steps):
+            warming_up = self._n_updates + round_index < self.critic_warmup_steps
+            for _ in range(0 if warming_up else self.actor_utd):
                 self._actor_step(batch_size, clip_range, metrics)
             for _ in range(self.critic_utd):
                 self._critic_step(batch_size, metrics)

@@ -111,6 +111,8 @@ class OGPO(OffPolicyAlgorithm):
     :param buffer_size: replay buffer capacity in transitions.
     :param learning_starts: env steps collected by the (BC) flow policy before updates start (paper 10k).
     :param batch_size: N_batch, replay states per actor step and transitions per critic step (256).
+    :param critic_batch_size: transitions per critic step; None uses ``batch_size``. Critic steps are
+        cheap next to actor steps, so a CPU preset can shrink N_batch and keep a large critic batch.
     :param tau_actor: Polyak rate of the EMA actor that samples rollouts, targets and pi_old (0.005).
     :param tau_critic: Polyak rate of the target critics (0.05).
     :param gamma: discount factor (0.99; 0.95 for Adroit).
@@ -170,6 +172,7 @@ class OGPO(OffPolicyAlgorithm):
         buffer_size: int = 1_000_000,
         learning_starts: int = 10_000,
         batch_size: int = 256,
+        critic_batch_size: Optional[int] = None,
         tau_actor: float = 0.005,
         tau_critic: float = 0.05,
         gamma: float = 0.99,
@@ -266,6 +269,7 @@ class OGPO(OffPolicyAlgorithm):
         self.actor_utd = actor_utd
         self.critic_utd = critic_utd
         self.critic_warmup_steps = critic_warmup_steps
+        self.critic_batch_size = critic_batch_size
         self.chunk_size = chunk_size
         self.n_group = n_group
         self.clip_range = clip_range
@@ -431,7 +435,7 @@ class OGPO(OffPolicyAlgorithm):
             for _ in range(0 if warming_up else self.actor_utd):
                 self._actor_step(batch_size, clip_range, metrics)
             for _ in range(self.critic_utd):
-                self._critic_step(batch_size, metrics)
+                self._critic_step(self.critic_batch_size or batch_size, metrics)
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/learning_rate", actor_lr)

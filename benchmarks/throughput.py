@@ -33,7 +33,7 @@ PRESETS = {
     "paper-K10": dict(batch_size=256, n_group=32, n_critics=10, denoising_steps=10, chunk_size=4,
                       policy_kwargs=dict(actor_net_arch=[512] * 4, critic_net_arch=[512] * 4)),
     # hyperparams/ogpo.yml's CPU preset for Adroit.
-    "cpu": dict(batch_size=128, n_group=16, n_critics=10, denoising_steps=3, chunk_size=4,
+    "cpu": dict(batch_size=64, n_group=16, n_critics=5, denoising_steps=3, chunk_size=4,
                 policy_kwargs=dict(actor_net_arch=[256] * 3, critic_net_arch=[256] * 3)),
 }
 
@@ -70,8 +70,8 @@ def actor_update_flops(model: OGPO) -> float:
 
 
 def time_updates(preset: str, bf16: bool, repeats: int) -> dict[str, float]:
-    model = OGPO("MlpPolicy", ENV_ID, learning_starts=0, buffer_size=5000, bf16=bf16, seed=0, **PRESETS[preset])
-    model.learn(max(300, model.batch_size + 10))  # fills the buffer (and does a few updates)
+    model = OGPO("MlpPolicy", ENV_ID, learning_starts=10**9, buffer_size=5000, bf16=bf16, seed=0, **PRESETS[preset])
+    model.learn(max(300, model.batch_size + 10))  # fills the buffer without updating
     metrics: dict[str, list[float]] = defaultdict(list)
     results = {}
     for name, step in (("actor", lambda: model._actor_step(model.batch_size, 0.01, metrics)),
@@ -88,7 +88,8 @@ def time_updates(preset: str, bf16: bool, repeats: int) -> dict[str, float]:
 
 
 def training_steps_per_second(preset: str, bf16: bool, steps: int = 300) -> float:
-    model = OGPO("MlpPolicy", gym.make(ENV_ID), learning_starts=0, buffer_size=10_000, bf16=bf16, seed=0, **PRESETS[preset])
+    model = OGPO("MlpPolicy", gym.make(ENV_ID), buffer_size=10_000, bf16=bf16, seed=0, **PRESETS[preset])
+    model.learning_starts = model.batch_size
     model.learn(model.batch_size + 5)  # fills a batch and warms up
     start = time.perf_counter()
     model.learn(steps, reset_num_timesteps=False)

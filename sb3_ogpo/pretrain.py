@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-steps", type=int, default=None, help="BC step budget (default: per task)")
     parser.add_argument("--lr", type=float, default=None, help="BC learning rate (default: per task, 1e-3)")
     parser.add_argument("--batch-size", type=int, default=None, help="BC batch size (default: per task, 256)")
+    parser.add_argument("--chunk-size", type=int, default=None, help="actor: chunk size h (default: per task)")
+    parser.add_argument("--denoising-steps", type=int, default=None, help="actor: denoising steps K (default: per task)")
+    parser.add_argument("--actor-net-arch", default=None,
+                        help="actor: hidden widths, e.g. 512,512,512,512 (default: per task); another actor than "
+                        "the task's goes to its own cache variant, as init_policy='start:...' of such a model expects")
     parser.add_argument("--device", default="cpu", help="torch device of BC")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: leave torch's default)")
     parser.add_argument("--force", action="store_true", help="regenerate even if a start exists there")
@@ -70,8 +75,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    out = Path(args.out).expanduser() if args.out else starts.start_dir(args.env, args.seed)
+    actor: dict[str, Any] = {}
+    if args.chunk_size is not None:
+        actor["chunk_size"] = args.chunk_size
+    if args.denoising_steps is not None:
+        actor["denoising_steps"] = args.denoising_steps
+    if args.actor_net_arch is not None:
+        try:
+            actor["actor_net_arch"] = [int(width) for width in args.actor_net_arch.split(",") if width.strip()]
+        except ValueError:
+            print(f"error: --actor-net-arch must be comma-separated integers, got {args.actor_net_arch!r}.", file=sys.stderr)
+            return 2
+    if any(value < 1 for value in [*actor.get("actor_net_arch", [1]), actor.get("chunk_size", 1),
+                                   actor.get("denoising_steps", 1)]) or actor.get("actor_net_arch") == []:
+        print("error: --chunk-size, --denoising-steps and --actor-net-arch widths must be positive.", file=sys.stderr)
+        return 2
+    actor_config, variant = starts.actor_variant(args.env, actor)
+    out = Path(args.out).expanduser() if args.out else starts.start_dir(args.env, args.seed, variant=variant)
     overrides: dict[str, Any] = {"threshold": args.max_success, "eval_episodes": args.eval_episodes}
+    if variant:
+        overrides.update({key: getattr(actor_config, key) for key in starts.ACTOR_KEYS})
     for name, value in (
         ("demo_episodes", args.episodes),
         ("demo_noise", args.noise),
@@ -96,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         th.set_num_threads(args.threads)
     with starts._locked(out / starts.LOCK_FILE, verbose=1):
         existing = starts.read_start_info(out)
-        if existing is not None and not args.force:
+        if existing is not None and not args.force and starts._cached(out, actor_config):
             print(f"A start already exists in {out} (pass --force to make it again):")
             print(starts.summary(existing, out / starts.MODEL_FILE))
             return 0

@@ -15,7 +15,9 @@ and ``start.json`` (measured success, BC steps, demo count, wall-clock, seed, ve
 start from a dataset instead of the scripted expert).
 
 The start's actor (``chunk_size``, ``denoising_steps``, ``policy_kwargs["actor_net_arch"]``) must
-equal the fine-tuning model's: build the latter with ``**start_model_kwargs(env_id)``.
+equal the fine-tuning model's: build the latter with ``**start_model_kwargs(env_id)``, or pass the model's
+actor to ``resolve_start(env_id, actor=...)``, which then makes and caches a start of that shape in its
+own variant directory (e.g. the paper's 4 x 512 actors).
 """
 
 from __future__ import annotations
@@ -206,7 +208,9 @@ START_CONFIGS: dict[str, StartConfig] = {
     "RobomimicNutAssemblySquare-v0": StartConfig("RobomimicNutAssemblySquare-v0", **_ROBOMIMIC),
     "KitchenMicrowaveKettleLightSlider-v0": StartConfig(
         "KitchenMicrowaveKettleLightSlider-v0",
-        **{**_ROBOMIMIC, "seed_constructor": False},
+        # 50 demos / 20k BC steps never got past 0.14; 150 demos reach ~0.5 after ~35k steps.
+        **{**_ROBOMIMIC, "seed_constructor": False, "demo_episodes": 150, "eval_freq": 2_500, "eval_refine": 5,
+           "max_gradient_steps": 50_000},
         notes="The released scripts do not clip the kitchen start (clip_bc=false); it is clipped here like the others.",
     ),
 }
@@ -223,6 +227,33 @@ def get_start_config(env_id: str) -> StartConfig:
         ) from None
 
 
+ACTOR_KEYS = ("chunk_size", "denoising_steps", "actor_net_arch")
+
+
+def _actor_of(config: StartConfig) -> dict[str, Any]:
+    return {"chunk_size": config.chunk_size, "denoising_steps": config.denoising_steps,
+            "actor_net_arch": list(config.actor_net_arch)}
+
+
+def actor_variant(env_id: str, actor: Optional[Mapping[str, Any]] = None) -> tuple[StartConfig, Optional[str]]:
+    """The config of ``env_id`` with the actor ``actor`` (keys among ``chunk_size``, ``denoising_steps``,
+    ``actor_net_arch``), and the name of its cache variant: None when it is the task's own actor, else e.g.
+    ``"h4-K10-a512x512x512x512"``. Lets a fine-tuning model with another actor (e.g. the paper's 4 x 512)
+    get a start of its own shape."""
+    config = get_start_config(env_id)
+    if not actor:
+        return config, None
+    unknown = set(actor) - set(ACTOR_KEYS)
+    if unknown:
+        raise ValueError(f"actor may only set {ACTOR_KEYS}, got {sorted(unknown)}.")
+    updates = {key: tuple(int(w) for w in value) if key == "actor_net_arch" else int(value) for key, value in actor.items()}
+    variant = dataclasses.replace(config, **updates)
+    if _actor_of(variant) == _actor_of(config):
+        return config, None
+    tag = f"h{variant.chunk_size}-K{variant.denoising_steps}-a{'x'.join(map(str, variant.actor_net_arch))}"
+    return variant, tag
+
+
 def start_model_kwargs(env_id: str) -> dict[str, Any]:
     """OGPO kwargs of ``env_id``'s start (``chunk_size``, ``denoising_steps``, ``gamma``, ``policy_kwargs``
     with ``actor_net_arch`` / ``critic_net_arch``): a fine-tuning model built with them can load the start."""
@@ -236,9 +267,11 @@ def cache_root() -> Path:
     return Path(root).expanduser() if root else Path.home() / ".cache" / "sb3_ogpo"
 
 
-def start_dir(env_id: str, seed: int = 0, root: str | os.PathLike | None = None) -> Path:
-    """``<root>/starts/<env_id>/seed<seed>/`` (``root`` defaults to :func:`cache_root`)."""
-    return (Path(root).expanduser() if root is not None else cache_root()) / "starts" / env_id / f"seed{int(seed)}"
+def start_dir(env_id: str, seed: int = 0, root: str | os.PathLike | None = None, variant: Optional[str] = None) -> Path:
+    """``<root>/starts/<env_id>/seed<seed>/`` (``root`` defaults to :func:`cache_root`); a start with another
+    actor than the task's (see :func:`actor_variant`) lives in ``<root>/starts/<env_id>/<variant>/seed<seed>/``."""
+    base = (Path(root).expanduser() if root is not None else cache_root()) / "starts" / env_id
+    return (base / variant if variant else base) / f"seed{int(seed)}"
 
 
 def read_start_info(directory: str | os.PathLike) -> Optional[dict[str, Any]]:
@@ -256,10 +289,13 @@ def _cached(directory: Path, config: StartConfig, verbose: int = 0) -> bool:
     info = read_start_info(directory)
     if info is None:
         return False
-    if info.get("model_kwargs") != config.model_kwargs() or info.get("policy", config.policy) != config.policy:
+    kwargs = info.get("model_kwargs") or {}
+    cached_actor = {"chunk_size": kwargs.get("chunk_size"), "denoising_steps": kwargs.get("denoising_steps"),
+                    "actor_net_arch": (kwargs.get("policy_kwargs") or {}).get("actor_net_arch")}
+    if cached_actor != _actor_of(config) or info.get("policy", config.policy) != config.policy:
         warnings.warn(
-            f"The cached start in {directory} was made with {info.get('model_kwargs')} but "
-            f"{config.env_id} now uses {config.model_kwargs()}: generating it again."
+            f"The cached start in {directory} has the actor {cached_actor} ({info.get('policy')}) but "
+            f"{config.env_id} now uses {_actor_of(config)} ({config.policy}): generating it again."
         )
         return False
     return True
@@ -282,9 +318,17 @@ def _locked(path: Path, verbose: int = 0) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+def _file_mode() -> int:
+    """0o666 less the process umask (mkstemp's files are 0o600, which would hide a shared cache)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
             handle.flush()
@@ -301,6 +345,7 @@ def _atomic_save_model(model: OGPO, path: Path) -> None:
     os.close(fd)
     try:
         model.save(tmp)
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -607,7 +652,10 @@ def generate_start(
 
     config = get_start_config(env_id)
     if overrides:
-        config = dataclasses.replace(config, **dict(overrides))
+        overrides = dict(overrides)
+        if "actor_net_arch" in overrides:
+            overrides["actor_net_arch"] = tuple(int(width) for width in overrides["actor_net_arch"])
+        config = dataclasses.replace(config, **overrides)
     if demos is None:
         _check_expert(env_id, config)
     if config.eval_episodes < 1:
@@ -743,6 +791,7 @@ def resolve_start(
     seed: int = 0,
     verbose: int = 0,
     *,
+    actor: Optional[Mapping[str, Any]] = None,
     root: str | os.PathLike | None = None,
     device: str = "cpu",
     progress: Optional[bool] = None,
@@ -751,14 +800,17 @@ def resolve_start(
     """The path of ``env_id``'s clipped BC start (``model.zip``), generated and cached on first use.
 
     The cache is ``<root>/starts/<env_id>/seed<seed>/`` (root: ``$SB3_OGPO_CACHE`` or ``~/.cache/sb3_ogpo``).
-    A cached start whose actor kwargs differ from :func:`start_model_kwargs` is generated again. Generation
-    holds an exclusive file lock, so concurrent callers (e.g. Optuna workers) generate it once and the others
-    wait and then read it.
+    A cached start whose actor (``chunk_size``, ``denoising_steps``, ``actor_net_arch``, policy class) differs
+    from the config's is generated again. Generation holds an exclusive file lock, so concurrent callers (e.g.
+    Optuna workers) generate it once and the others wait and then read it.
 
+    :param actor: the fine-tuning model's actor (``chunk_size``, ``denoising_steps``, ``actor_net_arch``); if it
+        differs from the task's, a start of that shape is made and cached separately (:func:`actor_variant`).
     :param generate: the generator (default :func:`generate_start`), e.g. for tests.
     """
-    config = get_start_config(env_id)
-    directory = start_dir(env_id, seed, root)
+    config, variant = actor_variant(env_id, actor)
+    overrides = {key: getattr(config, key) for key in ACTOR_KEYS} if variant else None
+    directory = start_dir(env_id, seed, root, variant)
     path = directory / MODEL_FILE
     if _cached(directory, config):
         return path
@@ -770,7 +822,8 @@ def resolve_start(
         if verbose:
             print(f"No cached start for {env_id} (seed {seed}) in {directory}: generating it (this takes a while).")
         info = (generate or generate_start)(
-            env_id, directory, seed, device=device, verbose=verbose, progress=bool(verbose) if progress is None else progress
+            env_id, directory, seed, overrides=overrides, device=device, verbose=verbose,
+            progress=bool(verbose) if progress is None else progress,
         )
         if verbose:
             print(summary(info, path))
@@ -815,6 +868,7 @@ __all__ = [
     "EvalResult",
     "StartConfig",
     "StartUnavailableError",
+    "actor_variant",
     "cache_root",
     "clip_bc",
     "evaluate_success",

@@ -211,11 +211,12 @@ def test_generation_is_deterministic_given_the_seed(cache, tmp_path):
 
 
 def _fake_generate(calls, delay=0.0):
-    def generate(env_id, directory, seed, **kwargs):
+    def generate(env_id, directory, seed, overrides=None, **kwargs):
         calls.append(env_id)
         time.sleep(delay)
         (directory / "model.zip").write_bytes(b"fake")
-        info = {"model_kwargs": start_model_kwargs(env_id), "policy": START_CONFIGS[env_id].policy}
+        config = dataclasses.replace(START_CONFIGS[env_id], **(overrides or {}))
+        info = {"model_kwargs": config.model_kwargs(), "policy": config.policy}
         (directory / "start.json").write_text(json.dumps(info))
         return info
 
@@ -276,3 +277,55 @@ def test_cli_errors_are_clear():
 def test_cli_missing_expert(tmp_path, capsys):
     assert pretrain_main(["--env", "AdroitHandPen-v1", "--out", str(tmp_path / "pen"), "--no-progress"]) == 1
     assert "no scripted expert exists for AdroitHandPen-v1" in capsys.readouterr().err
+
+
+def test_cli_from_a_dataset(tmp_path, capsys, demos):
+    from sb3_ogpo.demos import save_demonstrations
+
+    path = save_demonstrations(demos, POINT_MASS_ID, "hdf5", tmp_path / "pm.hdf5")
+    out = tmp_path / "from_dataset"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        assert pretrain_main(["--env", POINT_MASS_ID, "--demos", str(path), "--out", str(out), "--max-steps", "100",
+                              "--eval-freq", "50", "--clip-eval-episodes", "4", "--eval-episodes", "4",
+                              "--no-progress", "--threads", "0"]) == 0
+    info = json.loads((out / "start.json").read_text())
+    assert info["demos"]["source"] == str(path) and info["demos"]["episodes"] == demos.n_episodes
+    assert info["demos"]["transitions"] == len(demos) and "start success:" in capsys.readouterr().out
+
+
+def test_a_model_with_another_actor_gets_its_own_start(cache):
+    calls = []
+    default = resolve_start(POINT_MASS_ID, generate=_fake_generate(calls))
+    same = resolve_start(POINT_MASS_ID, actor={"chunk_size": 2, "actor_net_arch": [64, 64]}, generate=_fake_generate(calls))
+    assert same == default and calls == [POINT_MASS_ID]
+    other = resolve_start(POINT_MASS_ID, actor={"actor_net_arch": (32, 32, 32)}, generate=_fake_generate(calls))
+    assert other == start_dir(POINT_MASS_ID, 0, variant="h2-K5-a32x32x32") / "model.zip" and len(calls) == 2
+    info = json.loads((other.parent / "start.json").read_text())
+    assert info["model_kwargs"]["policy_kwargs"]["actor_net_arch"] == [32, 32, 32]
+    assert resolve_start(POINT_MASS_ID, actor={"actor_net_arch": [32, 32, 32]}, generate=_fake_generate(calls)) == other
+    assert len(calls) == 2
+    with pytest.raises(ValueError, match="actor may only set"):
+        resolve_start(POINT_MASS_ID, actor={"gamma": 0.9})
+
+
+@pytest.mark.filterwarnings("ignore:BC did not reach")
+def test_init_policy_start_follows_the_models_actor(cache, monkeypatch):
+    """A model whose actor differs from the task's start (e.g. ogpo_paper.yml's 4 x 512) gets a start of its shape."""
+    real_generate = starts.generate_start
+    seen = []
+
+    def small_generate(env_id, directory, seed, overrides=None, **kwargs):
+        seen.append(dict(overrides or {}))
+        return real_generate(env_id, directory, seed, overrides={**(overrides or {}), "max_gradient_steps": 50,
+                                                                  "eval_freq": 50, "clip_eval_episodes": 2,
+                                                                  "eval_episodes": 2}, **kwargs)
+
+    monkeypatch.setattr(starts, "generate_start", small_generate)
+    kwargs = start_model_kwargs(POINT_MASS_ID)
+    kwargs["policy_kwargs"] = {**kwargs["policy_kwargs"], "actor_net_arch": [32, 32, 32]}
+    model = OGPO("MlpPolicy", make_demo_env(POINT_MASS_ID), buffer_size=100, init_policy=f"start:{POINT_MASS_ID}",
+                 **kwargs)
+    assert seen and seen[0]["actor_net_arch"] == (32, 32, 32)
+    saved = OGPO.load(start_dir(POINT_MASS_ID, 0, variant="h2-K5-a32x32x32") / "model.zip")
+    assert all(th.equal(model.policy.actor.state_dict()[k], v) for k, v in saved.policy.actor.state_dict().items())

@@ -349,7 +349,10 @@ class OGPO(OffPolicyAlgorithm):
         if init_policy.startswith("start:"):
             from sb3_ogpo.starts import resolve_start
 
-            path = str(resolve_start(init_policy[len("start:") :], verbose=self.verbose))
+            # A start with this model's actor (e.g. the paper's 4 x 512) is made and cached on its own.
+            actor = dict(chunk_size=self.chunk_size, denoising_steps=self.policy.sampler.n_steps,
+                         actor_net_arch=self.policy.actor_net_arch)
+            path = str(resolve_start(init_policy[len("start:") :], verbose=self.verbose, actor=actor))
         source = OGPO.load(path, device=self.device, custom_objects={"buffer_size": 1})
         if source.policy.flow_dim != self.policy.flow_dim:
             raise ValueError(

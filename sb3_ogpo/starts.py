@@ -22,6 +22,7 @@ own variant directory (e.g. the paper's 4 x 512 actors).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import fcntl
@@ -103,6 +104,10 @@ class StartConfig:
     :param clip_eval_episodes: episodes of each periodic evaluation (decided early once the outcome
         against the threshold is certain).
     :param eval_episodes: episodes of the final measurement of the start's success (>= 64).
+    :param max_success: the paper clips starts to at most 50% success. The stop decision uses fewer (early
+        decided) episodes than the final measurement, so a start can measure above this: then the policies
+        evaluated just before the stop are measured in turn (latest first) and the first at or below it is
+        kept (None: no cap).
     :param unavailable: why the start cannot be generated from a scripted expert (None: it can).
     :param notes: free text recorded in ``start.json``.
     """
@@ -129,6 +134,7 @@ class StartConfig:
     threshold: Optional[float] = DEFAULT_THRESHOLD
     clip_eval_episodes: int = 20
     eval_episodes: int = 64
+    max_success: Optional[float] = 0.5
     unavailable: Optional[str] = None
     notes: str = ""
 
@@ -444,6 +450,8 @@ class ClipResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     time_s: float = 0.0
     evaluation: Optional[dict[str, Any]] = None  # the history entry of the kept policy
+    # (step, actor weights) of the last policies that were evaluated below the threshold, oldest first
+    earlier: list[tuple[int, dict[str, Any]]] = field(default_factory=list, repr=False)
 
 
 def clip_bc(
@@ -456,6 +464,7 @@ def clip_bc(
     eval_episodes: int = 20,
     *,
     refine: int = 1,
+    keep_earlier: int = 4,
     learning_rate: float = 1e-3,
     batch_size: int = 256,
     eval_seed: Optional[int] = 0,
@@ -475,6 +484,8 @@ def clip_bc(
         in order and BC stops at the first that reaches it (its weights are restored). This evaluates at
         ``eval_freq // refine`` granularity around the crossing at the cost of a few extra evaluations,
         which matters where success rises steeply between two evaluations.
+    :param keep_earlier: keep the weights of the last this many policies evaluated below the threshold
+        (``ClipResult.earlier``), for a caller that finds the kept one above a success cap.
     """
     if max_steps < 1:
         raise ValueError(f"max_steps must be positive, got {max_steps}.")
@@ -485,12 +496,15 @@ def clip_bc(
     history: list[dict[str, Any]] = []
     bc_loss = _bc_loss_probe(model, demos)
     snapshots: list[tuple[int, dict[str, Any]]] = []
+    earlier: collections.deque[tuple[int, dict[str, Any]]] = collections.deque(maxlen=keep_earlier)
     reached_at: Optional[int] = None
     kept: dict[str, Any] = {}  # the evaluation of the kept policy
 
     def evaluate(current: OGPO, step: int, refined: bool) -> bool:
         result = evaluate_success(current, eval_env, eval_episodes, seed=eval_seed, threshold=threshold)
         passed = result.passed if result.passed is not None else result.success_rate >= threshold
+        if not passed and keep_earlier:
+            earlier.append((step, {k: v.detach().clone() for k, v in current.policy.actor.state_dict().items()}))
         loss = bc_loss(current)
         history.append({"step": step, **dataclasses.asdict(result), "passed": passed, "refined": refined, "bc_loss": loss})
         if passed or not refined:
@@ -561,6 +575,7 @@ def clip_bc(
         eval_freq=eval_freq,
         history=history,
         time_s=elapsed,
+        earlier=list(earlier),
     )
 
 
@@ -736,6 +751,19 @@ def generate_start(
             print(f"{env_id}: measuring the start's success on {config.eval_episodes} episodes ...")
         eval_start = time.perf_counter()
         final = evaluate_success(model, eval_env, config.eval_episodes, seed=base_seed + _FINAL_EVAL_SEED)
+        bc_steps, capped = clip.steps, []
+        while config.max_success is not None and final.success_rate > config.max_success and clip.earlier:
+            capped.append({"step": bc_steps, "success": final.success_rate})
+            bc_steps, state = clip.earlier.pop()
+            for name in ("actor", "actor_target", "actor_slow"):
+                getattr(model.policy, name).load_state_dict(state)
+            if verbose:
+                print(f"{env_id}: success {capped[-1]['success']:.2f} > {config.max_success}: measuring the policy "
+                      f"of BC step {bc_steps} instead ...")
+            final = evaluate_success(model, eval_env, config.eval_episodes, seed=base_seed + _FINAL_EVAL_SEED)
+        if config.max_success is not None and final.success_rate > config.max_success:
+            warnings.warn(f"The start of {env_id} measures {final.success_rate:.2f} > max_success "
+                          f"{config.max_success} and no earlier policy is left to fall back on.")
         eval_time = time.perf_counter() - eval_start
     finally:
         eval_env.close()
@@ -750,7 +778,10 @@ def generate_start(
         "model_kwargs": config.model_kwargs(),
         "demos": demos_info,
         "bc": {
-            "steps": clip.steps,
+            "steps": bc_steps,
+            "stop_steps": clip.steps,
+            "capped": capped,  # measured above max_success: an earlier policy was kept
+            "max_success": config.max_success,
             "reached_threshold": clip.reached,
             "threshold": clip.threshold,
             "stop_success": clip.success,

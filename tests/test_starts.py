@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 import warnings
 
 import pytest
@@ -329,3 +330,24 @@ def test_init_policy_start_follows_the_models_actor(cache, monkeypatch):
     assert seen and seen[0]["actor_net_arch"] == (32, 32, 32)
     saved = OGPO.load(start_dir(POINT_MASS_ID, 0, variant="h2-K5-a32x32x32") / "model.zip")
     assert all(th.equal(model.policy.actor.state_dict()[k], v) for k, v in saved.policy.actor.state_dict().items())
+
+
+def test_a_start_measured_above_max_success_falls_back_to_an_earlier_policy(cache, monkeypatch):
+    """The stop decision (few episodes) can pass a policy whose 64-episode success is above 0.5: keep an earlier one."""
+    final_rates = iter([0.9, 0.7, 0.4])
+    clip_calls = []
+
+    def fake_evaluate(model, env, n_episodes, seed=None, threshold=None):
+        if threshold is not None:  # a clipping evaluation: fail, fail, pass
+            clip_calls.append(seed)
+            passed = len(clip_calls) >= 3
+            return EvalResult(0.5 if passed else 0.1, n_episodes, 0, passed=passed)
+        rate = next(final_rates)
+        return EvalResult(rate, n_episodes, round(rate * n_episodes))
+
+    monkeypatch.setattr(starts, "evaluate_success", fake_evaluate)
+    monkeypatch.setitem(START_CONFIGS, POINT_MASS_ID, dataclasses.replace(
+        START_CONFIGS[POINT_MASS_ID], max_gradient_steps=300, eval_freq=100))
+    info = json.loads(Path(resolve_start(POINT_MASS_ID)).with_name("start.json").read_text())
+    assert info["success"] == 0.4 and info["bc"]["stop_steps"] == 300 and info["bc"]["steps"] == 100
+    assert info["bc"]["capped"] == [{"step": 300, "success": 0.9}, {"step": 200, "success": 0.7}]

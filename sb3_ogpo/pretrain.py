@@ -27,7 +27,7 @@ def _parse_threshold(text: str) -> float | None:
         return None
     value = float(text)
     if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"--max-success must lie in [0, 1] (or be 'none'), got {value}.")
+        raise argparse.ArgumentTypeError(f"a success rate must lie in [0, 1] (or be 'none'), got {value}.")
     return value
 
 
@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--env", required=True, help=f"env id, one of {sorted(starts.START_CONFIGS)}")
     parser.add_argument("--max-success", type=_parse_threshold, default=starts.DEFAULT_THRESHOLD,
                         help="stop BC at the first evaluation with at least this success ('none': no clipping)")
+    parser.add_argument("--success-cap", type=_parse_threshold, default=0.5,
+                        help="if the start measures above this on --eval-episodes, keep the latest policy evaluated "
+                             "before the stop that does not ('none': no cap)")
     parser.add_argument("--seed", type=int, default=0, help="seed of demos, BC and evaluations (cache: seed<N>/)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--demos", default=None,
@@ -92,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     actor_config, variant = starts.actor_variant(args.env, actor)
     out = Path(args.out).expanduser() if args.out else starts.start_dir(args.env, args.seed, variant=variant)
-    overrides: dict[str, Any] = {"threshold": args.max_success, "eval_episodes": args.eval_episodes}
+    overrides: dict[str, Any] = {"threshold": args.max_success, "max_success": args.success_cap,
+                                 "eval_episodes": args.eval_episodes}
     if variant:
         overrides.update({key: getattr(actor_config, key) for key in starts.ACTOR_KEYS})
     for name, value in (

@@ -28,8 +28,26 @@ def test_wrapper_constructs_and_steps(env_id):
 
 def test_wrapper_records_constructor_args():
     env = make_adroit("AdroitHandDoor-v1", sparse=True, terminate_on_success=True)
-    assert env._saved_kwargs == {"sparse": True, "terminate_on_success": True}
+    assert env._saved_kwargs == {"sparse": True, "terminate_on_success": True, "d4rl_reward": True}
     env.close()
+
+
+@pytest.mark.parametrize("env_id", ADROIT_IDS)
+def test_dense_reward_penalizes_the_palm_target_distance_as_in_d4rl(env_id):
+    """gymnasium-robotics >= 1.2.1 pays +0.1 * |palm - target| in Door/Hammer/Relocate; the wrapper restores -0.1."""
+    fixed, raw = make_adroit(env_id), make_adroit(env_id, d4rl_reward=False)
+    fixed.reset(seed=1), raw.reset(seed=1)
+    actions = np.random.default_rng(0).uniform(-1, 1, (5, *fixed.action_space.shape))
+    for action in actions:
+        fixed_reward, raw_reward = fixed.step(action)[1], raw.step(action)[1]
+    env = raw.unwrapped
+    if env_id == "AdroitHandPen-v1":  # Pen's reward has no such term
+        assert fixed_reward == raw_reward
+        return
+    palm = env.data.site_xpos[env.grasp_site_id if env_id == "AdroitHandDoor-v1" else env.S_grasp_site_id]
+    target = env.data.site_xpos[env.handle_site_id] if env_id == "AdroitHandDoor-v1" else env.data.xpos[env.obj_body_id]
+    distance = np.linalg.norm(palm - target)
+    assert distance > 0.01 and np.isclose(fixed_reward, raw_reward - 0.2 * distance)
 
 
 def _scripted_door_episode(seed: int, **wrapper_kwargs):

@@ -5,7 +5,7 @@
 
 Builds OGPO with hyperparams/ogpo.yml's Door settings (``learning_starts`` shortened so that updates
 start soon) plus the JSON overrides. Every ``--eval-every`` updates it evaluates the deterministic ODE
-policy (mean return, success rate), measures how saturated its actions are (fraction of action
+policy (mean return, success rate), does the same with the EMA actor's weights, measures how saturated its actions are (fraction of action
 entries at |a| > 0.99, which a critic that extrapolates off the data pushes towards) and how far the
 actor moved from the start (mean |ODE chunk - start's ODE chunk| on fixed replay states), and writes
 these with the latest ``train/*`` metrics to a CSV. Used to find out why the Door fine-tuning
@@ -73,9 +73,16 @@ class Trace(BaseCallback):
         if self.start_chunks is None:
             self.start_chunks = chunks
         mean_return, success = evaluate(self.model, self.eval_env, self.episodes)
+        # the EMA actor (rollouts, pi_old) evaluated the same way: is a collapse in both or in the actor only?
+        policy = self.model.policy
+        actor_state = {k: v.clone() for k, v in policy.actor.state_dict().items()}
+        policy.actor.load_state_dict(policy.actor_target.state_dict())
+        ema_return, ema_success = evaluate(self.model, self.eval_env, self.episodes)
+        policy.actor.load_state_dict(actor_state)
         row = {
             "env_steps": self.num_timesteps, "updates": self.model._n_updates, "wall_s": round(time.time() - self.started),
             "eval_return": round(mean_return, 1), "eval_success": success,
+            "ema_return": round(ema_return, 1), "ema_success": ema_success,
             "saturated": round(float((chunks.abs() > 0.99).float().mean()), 4),
             "drift_from_start": round(float((chunks - self.start_chunks).abs().mean()), 4),
         }
@@ -121,7 +128,7 @@ def main() -> None:
     model.set_logger(configure(None, []))
     probe_env = AdroitSuccessWrapper(gym.make("AdroitHandDoor-v1"))
     probe_obs = th.as_tensor(np.stack([probe_env.reset(seed=1000 + i)[0] for i in range(32)]), dtype=th.float32)
-    fields = ["env_steps", "updates", "wall_s", "eval_return", "eval_success", "saturated", "drift_from_start",
+    fields = ["env_steps", "updates", "wall_s", "eval_return", "eval_success", "ema_return", "ema_success", "saturated", "drift_from_start",
               *TRAIN_KEYS]
     with open(args.out, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)

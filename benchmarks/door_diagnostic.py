@@ -36,7 +36,6 @@ DOOR_SETTINGS = dict(
 )
 
 
-ENV_ID = "AdroitHandDoor-v1"
 TRAIN_KEYS = ("critic_loss", "q_mean", "q_ensemble_std", "clip_fraction", "approx_kl", "advantage_abs",
               "advantage_nonzero", "action_std", "bc_loss", "success_buffer_size")
 
@@ -55,10 +54,10 @@ def evaluate(model: OGPO, eval_env: gym.Env, episodes: int) -> tuple[float, floa
 class Trace(BaseCallback):
     """Evaluates and records the policy's drift every ``every`` updates after ``learning_starts``."""
 
-    def __init__(self, every: int, episodes: int, probe_obs: th.Tensor, writer: csv.DictWriter) -> None:
+    def __init__(self, env_id: str, every: int, episodes: int, probe_obs: th.Tensor, writer: csv.DictWriter) -> None:
         super().__init__()
         self.every, self.episodes, self.probe_obs, self.writer = every, episodes, probe_obs, writer
-        self.eval_env = AdroitSuccessWrapper(gym.make(ENV_ID))
+        self.eval_env = AdroitSuccessWrapper(gym.make(env_id))
         self.sums: dict[str, list[float]] = {}
         self.last_recorded = -1
         self.start_chunks: th.Tensor | None = None
@@ -120,11 +119,9 @@ def main() -> None:
     parser.add_argument("--out", default="door_diagnostic.csv")
     args = parser.parse_args()
     th.set_num_threads(1)
-    global ENV_ID
-    ENV_ID = args.env
     settings = {**copy.deepcopy(DOOR_SETTINGS), "learning_starts": args.learning_starts, "seed": args.seed,
                 **json.loads(args.set)}
-    model = OGPO("MlpPolicy", AdroitSuccessWrapper(gym.make(ENV_ID)), **settings)
+    model = OGPO("MlpPolicy", AdroitSuccessWrapper(gym.make(args.env)), **settings)
     model.set_logger(configure(None, []))
     probe_env = AdroitSuccessWrapper(gym.make("AdroitHandDoor-v1"))
     probe_obs = th.as_tensor(np.stack([probe_env.reset(seed=1000 + i)[0] for i in range(32)]), dtype=th.float32)
@@ -134,7 +131,7 @@ def main() -> None:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         print("settings:", json.loads(args.set), flush=True)
-        model.learn(args.learning_starts + args.updates, callback=Trace(args.eval_every, args.eval_episodes, probe_obs, writer))
+        model.learn(args.learning_starts + args.updates, callback=Trace(args.env, args.eval_every, args.eval_episodes, probe_obs, writer))
 
 
 if __name__ == "__main__":

@@ -504,7 +504,7 @@ def clip_bc(
         result = evaluate_success(current, eval_env, eval_episodes, seed=eval_seed, threshold=threshold)
         passed = result.passed if result.passed is not None else result.success_rate >= threshold
         if not passed and keep_earlier:
-            earlier.append((step, {k: v.detach().clone() for k, v in current.policy.actor.state_dict().items()}))
+            earlier.append((step, current.policy.actor_weights()))
         loss = bc_loss(current)
         history.append({"step": step, **dataclasses.asdict(result), "passed": passed, "refined": refined, "bc_loss": loss})
         if passed or not refined:
@@ -523,14 +523,14 @@ def clip_bc(
     def on_eval(current: OGPO, step: int) -> bool:
         nonlocal reached_at
         if step % eval_freq:  # a snapshot between two evaluations
-            snapshots.append((step, {k: v.detach().clone() for k, v in current.policy.actor.state_dict().items()}))
+            snapshots.append((step, current.policy.actor_weights()))
             return True
         if not evaluate(current, step, refined=False):
             snapshots.clear()
             return True
         reached_at = step
         if snapshots:
-            latest = {k: v.detach().clone() for k, v in current.policy.actor.state_dict().items()}
+            latest = current.policy.actor_weights()
             for snap_step, state in snapshots:
                 current.policy.actor.load_state_dict(state)
                 if evaluate(current, snap_step, refined=True):
@@ -755,8 +755,7 @@ def generate_start(
         while config.max_success is not None and final.success_rate > config.max_success and clip.earlier:
             capped.append({"step": bc_steps, "success": final.success_rate})
             bc_steps, state = clip.earlier.pop()
-            for name in ("actor", "actor_target", "actor_slow"):
-                getattr(model.policy, name).load_state_dict(state)
+            model.policy.load_actor_weights(state)
             if verbose:
                 print(f"{env_id}: success {capped[-1]['success']:.2f} > {config.max_success}: measuring the policy "
                       f"of BC step {bc_steps} instead ...")

@@ -17,6 +17,9 @@ success fell from 0.5 to 0.24 in 5000 updates with it (docs/benchmarks.md). The 
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
+import re
 from typing import Any, Callable, Optional, SupportsFloat
 
 import gymnasium as gym
@@ -32,17 +35,20 @@ _DISTANCE_TERMS: dict[str, Callable[[Any], tuple[np.ndarray, np.ndarray]]] = {
 }
 
 
+@functools.cache
+def _release_flips_distance_sign() -> bool:
+    """Whether the installed gymnasium-robotics has the flipped sign (since 1.2.1, in the ``-v1`` envs)."""
+    release = tuple(int(part) for part in re.findall(r"\d+", importlib.metadata.version("gymnasium_robotics"))[:3])
+    return release >= (1, 2, 1)
+
+
 def _flipped_distance_term(env: gym.Env) -> Optional[Callable[[Any], tuple[np.ndarray, np.ndarray]]]:
     """The palm/target reader of an Adroit env whose dense reward has the flipped distance sign, else None."""
-    import re
-    from importlib.metadata import version
-
     unwrapped = env.unwrapped
     reader = _DISTANCE_TERMS.get(type(unwrapped).__name__)
     if reader is None or getattr(unwrapped, "sparse_reward", True):
         return None
-    release = tuple(int(part) for part in re.findall(r"\d+", version("gymnasium_robotics"))[:3])
-    return reader if release >= (1, 2, 1) else None
+    return reader if _release_flips_distance_sign() else None
 
 
 class AdroitSuccessWrapper(gym.Wrapper, gymnasium.utils.RecordConstructorArgs):

@@ -71,38 +71,37 @@ def _joint_id(model: mujoco.MjModel, name: str) -> int:
     return joint_id
 
 
-def _get_joint_qpos(model, data, name):
-    """Return the joint's qpos entries (int-safe replacement of gymnasium-robotics' function)."""
+def _joint_slice(model: mujoco.MjModel, name: str, velocity: bool) -> slice:
+    """The joint's entries in ``data.qvel`` (``velocity=True``) or ``data.qpos``."""
     joint_id = _joint_id(model, name)
-    start = model.jnt_qposadr[joint_id]
-    return data.qpos[start : start + _joint_width(model, joint_id, velocity=False)].copy()
+    start = model.jnt_dofadr[joint_id] if velocity else model.jnt_qposadr[joint_id]
+    return slice(start, start + _joint_width(model, joint_id, velocity))
+
+
+def _set_joint(model, data, name, value, velocity: bool) -> None:
+    entries = _joint_slice(model, name, velocity)
+    value = np.array(value)
+    width = entries.stop - entries.start
+    if width > 1:
+        assert value.shape == (width,), f"Value has incorrect shape {name}: {value}"
+    (data.qvel if velocity else data.qpos)[entries] = value
+
+
+# Int-safe replacements of gymnasium-robotics' four joint helpers (same signatures).
+def _get_joint_qpos(model, data, name):
+    return data.qpos[_joint_slice(model, name, velocity=False)].copy()
 
 
 def _get_joint_qvel(model, data, name):
-    """Return the joint's qvel entries (int-safe replacement of gymnasium-robotics' function)."""
-    joint_id = _joint_id(model, name)
-    start = model.jnt_dofadr[joint_id]
-    return data.qvel[start : start + _joint_width(model, joint_id, velocity=True)].copy()
+    return data.qvel[_joint_slice(model, name, velocity=True)].copy()
 
 
 def _set_joint_qpos(model, data, name, value):
-    """Set the joint's qpos entries (int-safe replacement of gymnasium-robotics' function)."""
-    joint_id = _joint_id(model, name)
-    start, width = model.jnt_qposadr[joint_id], _joint_width(model, joint_id, velocity=False)
-    value = np.array(value)
-    if width > 1:
-        assert value.shape == (width,), f"Value has incorrect shape {name}: {value}"
-    data.qpos[start : start + width] = value
+    _set_joint(model, data, name, value, velocity=False)
 
 
 def _set_joint_qvel(model, data, name, value):
-    """Set the joint's qvel entries (int-safe replacement of gymnasium-robotics' function)."""
-    joint_id = _joint_id(model, name)
-    start, width = model.jnt_dofadr[joint_id], _joint_width(model, joint_id, velocity=True)
-    value = np.array(value)
-    if width > 1:
-        assert value.shape == (width,), f"Value has incorrect shape {name}: {value}"
-    data.qvel[start : start + width] = value
+    _set_joint(model, data, name, value, velocity=True)
 
 
 def patch_gymnasium_robotics_joint_type_check() -> bool:

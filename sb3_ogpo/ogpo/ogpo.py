@@ -360,8 +360,7 @@ class OGPO(OffPolicyAlgorithm):
                 f"but this model needs {self.policy.flow_dim}: use the same chunk_size and action space."
             )
         try:
-            for name in ("actor", "actor_target", "actor_slow"):
-                getattr(self.policy, name).load_state_dict(source.policy.actor.state_dict())
+            self.policy.load_actor_weights(source.policy.actor.state_dict())
         except RuntimeError as error:
             raise ValueError(
                 f"init_policy {init_policy!r} has a different actor architecture "

@@ -321,6 +321,15 @@ class OGPOPolicy(BasePolicy):
         )
         return data
 
+    def load_actor_weights(self, state_dict: dict[str, th.Tensor]) -> None:
+        """Install actor weights in the actor and its EMA and slow copies (a start, or a fallback)."""
+        for actor in (self.actor, self.actor_target, self.actor_slow):
+            actor.load_state_dict(state_dict)
+
+    def actor_weights(self) -> dict[str, th.Tensor]:
+        """A detached copy of the actor's weights (a snapshot to restore later)."""
+        return {name: value.detach().clone() for name, value in self.actor.state_dict().items()}
+
     # ----- flow helpers ---------------------------------------------------------------------
     def features(self, obs: PyTorchObs) -> th.Tensor:
         return self.extract_features(obs, self.features_extractor)

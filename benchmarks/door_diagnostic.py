@@ -26,6 +26,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 
 from sb3_ogpo import OGPO
+from sb3_ogpo.ogpo import ogpo as ogpo_module
 from sb3_ogpo.envs.adroit import AdroitSuccessWrapper
 
 DOOR_SETTINGS = dict(
@@ -117,8 +118,20 @@ def main() -> None:
     parser.add_argument("--env", default="AdroitHandDoor-v1",
                         help="AdroitHandDoorSparse-v1 is the released code's online env (reward 10 / -0.1)")
     parser.add_argument("--out", default="door_diagnostic.csv")
+    parser.add_argument("--zero-advantage", action="store_true",
+                        help="replace the group advantages by 0: only the success-BC term moves the actor")
+    parser.add_argument("--random-advantage", type=float, default=0.0,
+                        help="replace the group advantages by centred Gaussian noise of this std (a no-signal control)")
     args = parser.parse_args()
     th.set_num_threads(1)
+    if args.zero_advantage:
+        ogpo_module.group_advantage = lambda q_values, strategy="vanilla": th.zeros_like(q_values[0])
+    if args.random_advantage > 0:
+        def noise_advantage(q_values: th.Tensor, strategy: str = "vanilla") -> th.Tensor:
+            noise = th.randn_like(q_values[0]) * args.random_advantage
+            return noise - noise.mean(0, keepdim=True)
+
+        ogpo_module.group_advantage = noise_advantage
     settings = {**copy.deepcopy(DOOR_SETTINGS), "learning_starts": args.learning_starts, "seed": args.seed,
                 **json.loads(args.set)}
     model = OGPO("MlpPolicy", AdroitSuccessWrapper(gym.make(args.env)), **settings)

@@ -157,3 +157,26 @@ def test_critic_warmup_delays_the_policy_update():
     assert all(th.equal(a, b) for a, b in zip(initial, model.policy.actor.parameters()))
     model.learn(30, reset_num_timesteps=False)
     assert not all(th.equal(a, b) for a, b in zip(initial, model.policy.actor.parameters()))
+
+
+def test_policy_gradient_starts_runs_success_bc_alone_first():
+    from stable_baselines3.common.logger import configure
+
+    model = OGPO("MlpPolicy", "PointMassMultimodal-v0", chunk_size=2, denoising_steps=3, n_group=4, batch_size=16,
+                 success_bc_coef=1.0, policy_gradient_starts=40, seed=0, **{**SMALL, "learning_starts": 20})
+    model.set_logger(configure(None, []))
+    initial = [p.clone() for p in model.policy.actor.parameters()]
+    model.learn(50)  # 30 update rounds before the policy-gradient term starts
+    logged = dict(model.logger.name_to_value)
+    assert np.isfinite(logged["train/bc_loss"]) and "train/policy_loss" not in logged
+    assert not all(th.equal(a, b) for a, b in zip(initial, model.policy.actor.parameters()))  # BC moved it
+    model.learn(30, reset_num_timesteps=False)
+    assert np.isfinite(model.logger.name_to_value["train/policy_loss"])
+
+
+def test_policy_gradient_starts_without_success_bc_leaves_the_actor_alone():
+    model = OGPO("MlpPolicy", "PointMassMultimodal-v0", chunk_size=2, denoising_steps=3, n_group=4, batch_size=16,
+                 policy_gradient_starts=40, seed=0, **{**SMALL, "learning_starts": 20})
+    initial = [p.clone() for p in model.policy.actor.parameters()]
+    model.learn(50)
+    assert all(th.equal(a, b) for a, b in zip(initial, model.policy.actor.parameters()))

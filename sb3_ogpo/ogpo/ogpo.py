@@ -124,6 +124,11 @@ class OGPO(OffPolicyAlgorithm):
     :param critic_warmup_steps: update rounds (after ``learning_starts``) in which only the critics
         learn, so that the first policy updates follow a trained critic rather than a random one (the
         released code's ``q_warmup_steps``; 0 in the paper's scripts).
+    :param policy_gradient_starts: update rounds (after ``learning_starts``) in which the actor learns from
+        the success-buffer BC term alone; the clipped policy-gradient term joins after. Early critics
+        rank a group's chunks no better than chance (docs/benchmarks.md, ``benchmarks/critic_ranking.py``)
+        and the policy follows their systematic errors; imitating its own successes meanwhile is cheap
+        (no chains are sampled) and did not collapse. Needs ``success_bc_coef > 0`` to move the actor (0: the paper's setting).
     :param denoising_steps: K, denoising steps of the flow (10; 3 for Adroit).
     :param sde_sigma: per-step noise std of the stochastic sampler (0.05).
     :param marginal_correction: "consistent" (c = 1, keeps the ODE marginals), "released" (c = 1/K,
@@ -181,6 +186,7 @@ class OGPO(OffPolicyAlgorithm):
         actor_utd: int = 1,
         critic_utd: int = 1,
         critic_warmup_steps: int = 0,
+        policy_gradient_starts: int = 0,
         denoising_steps: int = 10,
         sde_sigma: float = 0.05,
         marginal_correction: str = "consistent",
@@ -219,8 +225,9 @@ class OGPO(OffPolicyAlgorithm):
                             n_target_samples=n_target_samples, best_of_n=best_of_n, batch_size=batch_size)
         if not isinstance(actor_utd, (int, np.integer)) or actor_utd < 0:
             raise ValueError(f"actor_utd must be a non-negative integer (0 switches the policy update off), got {actor_utd!r}.")
-        if not isinstance(critic_warmup_steps, (int, np.integer)) or critic_warmup_steps < 0:
-            raise ValueError(f"critic_warmup_steps must be a non-negative integer, got {critic_warmup_steps!r}.")
+        for name, value in (("critic_warmup_steps", critic_warmup_steps), ("policy_gradient_starts", policy_gradient_starts)):
+            if not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}.")
         if n_group < 2:
             raise ValueError(f"n_group must be >= 2: group advantages of a single chain are always 0 (got {n_group}).")
         if advantage not in ADVANTAGE_STRATEGIES:
@@ -269,6 +276,7 @@ class OGPO(OffPolicyAlgorithm):
         self.actor_utd = actor_utd
         self.critic_utd = critic_utd
         self.critic_warmup_steps = critic_warmup_steps
+        self.policy_gradient_starts = policy_gradient_starts
         self.critic_batch_size = critic_batch_size
         self.chunk_size = chunk_size
         self.n_group = n_group
@@ -433,9 +441,16 @@ class OGPO(OffPolicyAlgorithm):
         clip_range = self.clip_range_schedule(progress)
         metrics: dict[str, list[float]] = defaultdict(list)
         for round_index in range(gradient_steps):
-            warming_up = self._n_updates + round_index < self.critic_warmup_steps
-            for _ in range(0 if warming_up else self.actor_utd):
-                self._actor_step(batch_size, clip_range, metrics)
+            update = self._n_updates + round_index
+            policy_gradient = update >= self.policy_gradient_starts
+            actor_steps = 0 if update < self.critic_warmup_steps else self.actor_utd
+            if not policy_gradient and self.success_bc_coef <= 0:
+                actor_steps = 0  # nothing would move the actor
+            for _ in range(actor_steps):
+                if policy_gradient:
+                    self._actor_step(batch_size, clip_range, metrics)
+                else:
+                    self._success_bc_step(batch_size, metrics)
             for _ in range(self.critic_utd):
                 self._critic_step(self.critic_batch_size or batch_size, metrics)
         self._n_updates += gradient_steps
@@ -498,13 +513,7 @@ class OGPO(OffPolicyAlgorithm):
         advantages = advantages.reshape(-1)
         loss = clipped_surrogate_loss(ratio, advantages, 1.0 - clip_range, clip_high)
         bc_loss = self._success_bc_loss(batch_size) if self.success_bc_coef > 0 else None
-        total_loss = loss if bc_loss is None else loss + self.success_bc_coef * bc_loss
-        policy.optimizer.zero_grad()
-        total_loss.backward()
-        th.nn.utils.clip_grad_norm_(policy.actor.parameters(), self.max_grad_norm)
-        policy.optimizer.step()
-        polyak_update(policy.actor.parameters(), policy.actor_target.parameters(), self.tau_actor)
-        polyak_update(policy.actor.parameters(), policy.actor_slow.parameters(), self.slow_tau)
+        self._apply_actor_gradient(loss if bc_loss is None else loss + self.success_bc_coef * bc_loss)
         with th.no_grad():
             log_ratio = log_prob - old_log_prob
             metrics["policy_loss"].append(loss.item())
@@ -519,6 +528,22 @@ class OGPO(OffPolicyAlgorithm):
             metrics["action_std"].append(chunks.view(group, -1, policy.flow_dim).std(0).mean().item())
             if bc_loss is not None:
                 metrics["bc_loss"].append(bc_loss.item())
+
+    def _success_bc_step(self, batch_size: int, metrics: dict[str, list[float]]) -> None:
+        """An actor step on the success-BC term alone (before ``policy_gradient_starts``)."""
+        bc_loss = self._success_bc_loss(batch_size)
+        self._apply_actor_gradient(self.success_bc_coef * bc_loss)
+        metrics["bc_loss"].append(bc_loss.item())
+
+    def _apply_actor_gradient(self, loss: th.Tensor) -> None:
+        """One optimizer step of the actor on ``loss``, then the EMA and slow actors follow."""
+        policy = self.policy
+        policy.optimizer.zero_grad()
+        loss.backward()
+        th.nn.utils.clip_grad_norm_(policy.actor.parameters(), self.max_grad_norm)
+        policy.optimizer.step()
+        polyak_update(policy.actor.parameters(), policy.actor_target.parameters(), self.tau_actor)
+        polyak_update(policy.actor.parameters(), policy.actor_slow.parameters(), self.slow_tau)
 
     def _chi2_advantage(self, q_values: th.Tensor, features: th.Tensor, chains: th.Tensor, log_prob: th.Tensor,
                         clip_range: float) -> tuple[th.Tensor, float]:

@@ -22,6 +22,8 @@ SEARCH_SPACE: dict[str, tuple[str, dict[str, Any]]] = {
     "sde_sigma": ("float", dict(low=0.01, high=0.2, log=True)),
     "n_group": ("categorical", dict(choices=[8, 16, 32])),
     "success_bc_coef": ("categorical", dict(choices=[0.0, 0.1, 1.0])),
+    # When the policy-gradient term joins the success-BC term (0: from the first update, the paper).
+    "policy_gradient_starts": ("categorical", dict(choices=[0, 2000, 10000, 100000])),
     "advantage": ("categorical", dict(choices=["vanilla", "conservative"])),
     "critic_utd": ("int", dict(low=1, high=4)),
     "actor_utd": ("int", dict(low=1, high=2)),
@@ -29,7 +31,7 @@ SEARCH_SPACE: dict[str, tuple[str, dict[str, Any]]] = {
     "tau_critic": ("float", dict(low=5e-3, high=1e-1, log=True)),
 }
 
-_INT_PARAMS = ("n_group", "critic_utd", "actor_utd")
+_INT_PARAMS = ("n_group", "critic_utd", "actor_utd", "policy_gradient_starts")
 _FLOAT_PARAMS = (
     "learning_rate",
     "critic_learning_rate",

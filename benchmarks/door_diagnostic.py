@@ -3,8 +3,9 @@
     OMP_NUM_THREADS=1 python benchmarks/door_diagnostic.py --updates 3000 --eval-every 500 \
         --set '{"tau_actor": 0.005}' --out /tmp/door_tau.csv
 
-Builds OGPO with hyperparams/ogpo.yml's Door settings (``learning_starts`` shortened so that updates
-start soon) plus the JSON overrides. Every ``--eval-every`` updates it evaluates the deterministic ODE
+Builds OGPO with the Door settings that hyperparams/ogpo.yml had in sessions 1-2 (``DOOR_SETTINGS``:
+Best-of-8, policy-gradient term from the first update, so that the documented runs reproduce;
+``learning_starts`` shortened so that updates start soon) plus the JSON overrides. Every ``--eval-every`` updates it evaluates the deterministic ODE
 policy (mean return, success rate), does the same with the EMA actor's weights, measures how saturated its actions are (fraction of action
 entries at |a| > 0.99, which a critic that extrapolates off the data pushes towards) and how far the
 actor moved from the start (mean |ODE chunk - start's ODE chunk| on fixed replay states), and writes

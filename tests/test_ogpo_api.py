@@ -53,6 +53,27 @@ def test_save_load_gives_identical_predictions_and_continues_training(tmp_path):
     assert loaded.num_timesteps == 100 and loaded._n_updates > model._n_updates
 
 
+def test_deterministic_actor_ema_integrates_the_ema_actor_and_survives_save_load(tmp_path):
+    kwargs = {**TINY, "policy_kwargs": {**TINY["policy_kwargs"], "deterministic_actor": "ema"}}
+    model = OGPO("MlpPolicy", ENV_ID, seed=0, **kwargs)
+    with th.no_grad():  # make the current actor differ from the EMA actor
+        for parameter in model.policy.actor.parameters():
+            parameter.add_(0.5 * th.randn_like(parameter))
+    observations = th.randn(5, 2)
+
+    def ode(actor):
+        th.manual_seed(0)
+        return model.policy.sample_chunks(model.policy.features(observations), actor, stochastic=False)[0]
+
+    th.manual_seed(0)
+    planned = model.policy.plan_chunks(observations, deterministic=True)
+    assert th.equal(planned, ode(model.policy.actor_target)) and not th.equal(planned, ode(model.policy.actor))
+    model.save(tmp_path / "ema")
+    assert OGPO.load(tmp_path / "ema").policy.deterministic_actor == "ema"
+    with pytest.raises(ValueError, match="deterministic_actor"):
+        OGPO("MlpPolicy", ENV_ID, policy_kwargs=dict(deterministic_actor="slow"))
+
+
 def test_multi_input_policy_with_two_envs_progress_bar_and_eval_callback(tmp_path):
     def make_env():
         return DictPointMass(gym.wrappers.TimeLimit(PointMassMultimodalEnv(), 40))

@@ -4,8 +4,8 @@
 
 OGPO's policy update only sees the critics' values of the N_group chunks sampled for a state, through
 group-relative advantages. This script trains the critics of the Door preset (hyperparams/ogpo.yml,
-actor frozen: ``actor_utd=0``, or
-taking success-BC steps only with ``--bc-actor``) on the start policy's own data, then, for probe states reached by the
+actor frozen: ``actor_utd=0``, or taking
+success-BC steps only with ``--bc-actor``) on the start policy's own data, then, for probe states reached by the
 start policy, samples a group of chunks from the EMA actor, and compares each chunk's critic value
 with its Monte-Carlo return: the simulator is restored to the probe state, the chunk executed, and the
 policy continues for ``--horizon`` steps (``--rollouts`` times per chunk, discounted with the preset's
@@ -25,10 +25,9 @@ import torch as th
 from stable_baselines3.common.logger import configure
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from door_diagnostic import DOOR_SETTINGS  # noqa: E402
+from door_diagnostic import DOOR_SETTINGS, zero_advantages  # noqa: E402
 
 from sb3_ogpo import OGPO  # noqa: E402
-from sb3_ogpo.ogpo import ogpo as ogpo_module  # noqa: E402
 from sb3_ogpo.envs.adroit import AdroitSuccessWrapper  # noqa: E402
 
 
@@ -90,7 +89,7 @@ def main() -> None:
     args = parser.parse_args()
     th.set_num_threads(1)
     if args.bc_actor:
-        ogpo_module.group_advantage = lambda q_values, strategy="vanilla": th.zeros_like(q_values[0])
+        zero_advantages()
     settings = {**DOOR_SETTINGS, "learning_starts": args.learning_starts, "seed": args.seed, "actor_utd": int(args.bc_actor),
                 **json.loads(args.set)}
     model = OGPO("MlpPolicy", AdroitSuccessWrapper(gym.make("AdroitHandDoor-v1")), **settings)

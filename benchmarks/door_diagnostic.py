@@ -38,6 +38,11 @@ DOOR_SETTINGS = dict(
 )
 
 
+def zero_advantages() -> None:
+    """Make every group advantage 0, so that only the success-BC term moves the actor (a control)."""
+    ogpo_module.group_advantage = lambda q_values, strategy="vanilla": th.zeros_like(q_values[0])
+
+
 TRAIN_KEYS = ("critic_loss", "q_mean", "q_ensemble_std", "clip_fraction", "approx_kl", "advantage_abs",
               "advantage_nonzero", "action_std", "bc_loss", "success_buffer_size")
 
@@ -76,10 +81,9 @@ class Trace(BaseCallback):
         mean_return, success = evaluate(self.model, self.eval_env, self.episodes)
         # the EMA actor (rollouts, pi_old) evaluated the same way: is a collapse in both or in the actor only?
         policy = self.model.policy
-        actor_state = {k: v.clone() for k, v in policy.actor.state_dict().items()}
-        policy.actor.load_state_dict(policy.actor_target.state_dict())
+        policy.deterministic_actor = "ema"
         ema_return, ema_success = evaluate(self.model, self.eval_env, self.episodes)
-        policy.actor.load_state_dict(actor_state)
+        policy.deterministic_actor = "current"
         row = {
             "env_steps": self.num_timesteps, "updates": self.model._n_updates, "wall_s": round(time.time() - self.started),
             "eval_return": round(mean_return, 1), "eval_success": success,
@@ -126,7 +130,7 @@ def main() -> None:
     args = parser.parse_args()
     th.set_num_threads(1)
     if args.zero_advantage:
-        ogpo_module.group_advantage = lambda q_values, strategy="vanilla": th.zeros_like(q_values[0])
+        zero_advantages()
     if args.random_advantage > 0:
         def noise_advantage(q_values: th.Tensor, strategy: str = "vanilla") -> th.Tensor:
             noise = th.randn_like(q_values[0]) * args.random_advantage

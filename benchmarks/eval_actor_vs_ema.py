@@ -10,26 +10,12 @@ the EMA actor is the one that collects data. On Door their success differed a lo
 import argparse
 
 import gymnasium as gym
-import numpy as np
 import torch as th
-from stable_baselines3.common.evaluation import evaluate_policy
 
 import sb3_ogpo  # noqa: F401  (registers the env ids)
 from sb3_ogpo import OGPO
 from sb3_ogpo.envs.adroit import AdroitSuccessWrapper
-
-
-def success_rate(model: OGPO, env: gym.Env, episodes: int, seed: int) -> float:
-    successes: list[bool] = []
-
-    def record(locals_, globals_):
-        if locals_["done"]:
-            successes.append(bool(locals_["info"].get("is_success", False)))
-
-    env.reset(seed=seed)  # the same episode sequence for both actors
-    th.manual_seed(seed)
-    evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=True, callback=record, warn=False)
-    return float(np.mean(successes))
+from sb3_ogpo.starts import evaluate_success
 
 
 def main() -> None:
@@ -44,9 +30,10 @@ def main() -> None:
     env = gym.make(args.env)
     if args.env.startswith("AdroitHand"):
         env = AdroitSuccessWrapper(env)
-    actor = success_rate(model, env, args.episodes, args.seed)
-    model.policy.actor.load_state_dict(model.policy.actor_target.state_dict())
-    ema = success_rate(model, env, args.episodes, args.seed)
+    # Same env seed and flow noise for both, so the two actors see the same episodes.
+    actor = evaluate_success(model, env, args.episodes, seed=args.seed).success_rate
+    model.policy.deterministic_actor = "ema"
+    ema = evaluate_success(model, env, args.episodes, seed=args.seed).success_rate
     print(f"{args.model}: current actor {actor:.2f}, EMA actor {ema:.2f} ({args.episodes} episodes, seed {args.seed})")
 
 

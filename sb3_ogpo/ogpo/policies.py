@@ -239,7 +239,7 @@ class OGPOPolicy(BasePolicy):
     :param time_embedding_dim: size of the sinusoidal time embedding.
     :param deterministic_actor: which actor ``predict(deterministic=True)`` integrates: "current" (the
         paper) or "ema" (the EMA actor that collects the data; it scored clearly higher than the current
-        actor on Door and Lift after a success-BC phase, see docs/benchmarks.md).
+        actor on Door after a success-BC phase, see docs/benchmarks.md).
     :param features_extractor_class: SB3 features extractor (flatten / combined by default).
     """
 

@@ -1,40 +1,43 @@
-"""Deterministic-ODE success of a saved OGPO model's current actor and of its EMA actor, same episodes.
+"""Deterministic-ODE success of saved OGPO models, current actor and EMA actor, on the same episodes.
 
     python benchmarks/eval_actor_vs_ema.py logs/ogpo/AdroitHandDoor-v1_2/AdroitHandDoor-v1.zip \
-        --env AdroitHandDoor-v1 --episodes 100 --seed 123
+        --env AdroitHandDoor-v1 --episodes 100 --seed 123 --with-start
 
-``predict(deterministic=True)`` (and so RL Zoo's evaluations) use the current actor, as the paper does;
-the EMA actor is the one that collects data. On Door their success differed a lot (docs/benchmarks.md).
+Every model is evaluated on the same env seeds and flow noise, so the figures compare policies, not
+episodes. ``--with-start`` adds the task's cached clipped BC start (``init_policy: "start:<env id>"``;
+its current and EMA actors are the same network), i.e. the "before" of a fine-tuning run.
+``predict(deterministic=True)`` integrates the current actor unless the policy was built with
+``deterministic_actor="ema"``; the EMA actor is also the one that collects data.
 """
 
 import argparse
 
-import gymnasium as gym
 import torch as th
 
 import sb3_ogpo  # noqa: F401  (registers the env ids)
 from sb3_ogpo import OGPO
-from sb3_ogpo.envs.adroit import AdroitSuccessWrapper
-from sb3_ogpo.starts import evaluate_success
+from sb3_ogpo.starts import evaluate_success, get_start_config, make_start_env, resolve_start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model")
+    parser.add_argument("models", nargs="*", help="saved OGPO zips (e.g. the run's <env id>.zip)")
     parser.add_argument("--env", default="AdroitHandDoor-v1")
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=123)
+    parser.add_argument("--with-start", action="store_true", help="also evaluate the task's clipped BC start")
     args = parser.parse_args()
     th.set_num_threads(1)
-    model = OGPO.load(args.model, custom_objects={"buffer_size": 1})
-    env = gym.make(args.env)
-    if args.env.startswith("AdroitHand"):
-        env = AdroitSuccessWrapper(env)
-    # Same env seed and flow noise for both, so the two actors see the same episodes.
-    actor = evaluate_success(model, env, args.episodes, seed=args.seed).success_rate
-    model.policy.deterministic_actor = "ema"
-    ema = evaluate_success(model, env, args.episodes, seed=args.seed).success_rate
-    print(f"{args.model}: current actor {actor:.2f}, EMA actor {ema:.2f} ({args.episodes} episodes, seed {args.seed})")
+    env = make_start_env(get_start_config(args.env))  # the env (and wrapper) RL Zoo's entry uses
+    paths = ([str(resolve_start(args.env))] if args.with_start else []) + args.models
+    for path in paths:
+        model = OGPO.load(path, custom_objects={"buffer_size": 1})
+        rates = {}
+        for actor in ("current", "ema"):
+            model.policy.deterministic_actor = actor
+            rates[actor] = evaluate_success(model, env, args.episodes, seed=args.seed).success_rate
+        print(f"{path}: current actor {rates['current']:.2f}, EMA actor {rates['ema']:.2f} "
+              f"({args.episodes} episodes, seed {args.seed})", flush=True)
 
 
 if __name__ == "__main__":

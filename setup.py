@@ -123,7 +123,7 @@ setup(
         # robosuite 1.5.2 itself pins mink==0.0.5 (numpy<2, clashing with minari): install.sh adds it
         # with --no-deps; these are the dependencies it really needs.
         "robosuite": ["numba", "scipy", "Pillow", "opencv-python-headless", "termcolor", "h5py"],
-        "zoo": ["rl_zoo3==2.9.2", "optuna", "requests", "pandas", "seaborn", "psycopg2-binary"],
+        "zoo": ["rl_zoo3==2.9.2", "optuna", "requests", "pandas", "seaborn", "psycopg[binary]", "psycopg2-binary"],
         "tests": ["pytest", "pytest-timeout", "tensorboard"],
     },
     cmdclass=cmdclass,

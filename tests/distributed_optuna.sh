@@ -80,8 +80,8 @@ echo "PostgreSQL server ($PG_BIN) on 127.0.0.1:$PORT"
 export PGPASSWORD=$PASSWORD
 "$PG_BIN/psql" -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -q -c "CREATE DATABASE ogpo_optuna" >/dev/null
 unset PGPASSWORD
-# SQLAlchemy 2.1 maps plain postgresql:// to psycopg 3; name the driver that is installed.
-URL="postgresql+psycopg2://postgres:$PASSWORD@127.0.0.1:$PORT/ogpo_optuna"
+# The plain URL users type: SQLAlchemy 2.1 maps postgresql:// to psycopg 3 (the `zoo` extra installs it).
+URL="postgresql://postgres:$PASSWORD@127.0.0.1:$PORT/ogpo_optuna"
 
 # Create the schema and the study once: two workers creating Optuna's tables at the same moment on an
 # empty database can collide (the zoo then loads the existing study: load_if_exists=True).

@@ -114,3 +114,12 @@ def test_hammer_expert_drives_the_nail_in_with_noise(seed):
         done = terminated or truncated
     assert info["is_success"]  # still in at the episode's end, which is what evaluations count
     env.close()
+
+
+def test_pen_expert_reaches_the_goal_orientation():
+    # Not registered: the pen passes through the goal and falls, so episodes do not end in success.
+    from sb3_ogpo.experts.adroit_pen import PenExpert
+
+    env = make_adroit("AdroitHandPen-v1")
+    assert rollout_expert(env, PenExpert(env, noise_scale=0.0), seed=0)["success"]
+    env.close()

@@ -68,7 +68,8 @@ def rollout_expert(env: gym.Env, expert: ScriptedExpert, seed: int) -> dict[str,
     """Run one episode of ``expert`` in ``env`` (reset with ``seed``) and return its transitions.
 
     Returns a dict with ``observations`` (list, one per step, before acting), ``actions``,
-    ``rewards``, ``terminated``, ``truncated`` and ``success`` (True if any step reported success).
+    ``rewards``, ``terminated``, ``truncated``, ``success`` (True if any step reported success) and
+    ``final_success`` (the last step's flag: what evaluations and the success buffer count).
     """
     observation, _ = env.reset(seed=seed)
     expert.reset(np.random.default_rng(seed))
@@ -88,5 +89,6 @@ def rollout_expert(env: gym.Env, expert: ScriptedExpert, seed: int) -> dict[str,
         "terminated": terminated,
         "truncated": truncated,
         "success": success,
+        "final_success": episode_success(info),
         "final_observation": observation,
     }

@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=123)
     parser.add_argument("--with-start", action="store_true", help="also evaluate the task's clipped BC start")
+    parser.add_argument("--actors", nargs="+", choices=("current", "ema"), default=["current", "ema"])
     args = parser.parse_args()
     th.set_num_threads(1)
     env = make_start_env(get_start_config(args.env))  # the env (and wrapper) RL Zoo's entry uses
@@ -33,11 +34,11 @@ def main() -> None:
     for path in paths:
         model = OGPO.load(path, custom_objects={"buffer_size": 1})
         rates = {}
-        for actor in ("current", "ema"):
+        for actor in args.actors:
             model.policy.deterministic_actor = actor
             rates[actor] = evaluate_success(model, env, args.episodes, seed=args.seed).success_rate
-        print(f"{path}: current actor {rates['current']:.2f}, EMA actor {rates['ema']:.2f} "
-              f"({args.episodes} episodes, seed {args.seed})", flush=True)
+        figures = ", ".join(f"{'EMA' if actor == 'ema' else actor} actor {rate:.2f}" for actor, rate in rates.items())
+        print(f"{path}: {figures} ({args.episodes} episodes, seed {args.seed})", flush=True)
 
 
 if __name__ == "__main__":

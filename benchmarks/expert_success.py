@@ -18,12 +18,14 @@ args = parser.parse_args()
 
 env = gym.make(args.env)
 expert = make_expert(args.env, env, noise_scale=args.noise)
-start, successes, steps = time.time(), 0, 0
+start, successes, final_successes, steps = time.time(), 0, 0, 0
 for episode in tqdm(range(args.episodes)):
     result = rollout_expert(env, expert, seed=args.seed + episode)
     successes += result["success"]
+    final_successes += result["final_success"]
     steps += len(result["actions"])
 print(
-    f"{args.env}: expert success {successes}/{args.episodes} = {successes / args.episodes:.2f} "
+    f"{args.env}: expert success {successes}/{args.episodes} = {successes / args.episodes:.2f} at any step, "
+    f"{final_successes}/{args.episodes} = {final_successes / args.episodes:.2f} at the last step "
     f"(noise {args.noise}, seeds {args.seed}..{args.seed + args.episodes - 1}, {steps} steps, {time.time() - start:.0f}s)"
 )

@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-steps", type=int, default=None, help="BC step budget (default: per task)")
     parser.add_argument("--lr", type=float, default=None, help="BC learning rate (default: per task, 1e-3)")
     parser.add_argument("--batch-size", type=int, default=None, help="BC batch size (default: per task, 256)")
+    parser.add_argument("--ema-tau", default=None,
+                        help="evaluate, clip and keep the EMA of the BC iterates with this Polyak rate per step "
+                        "('none': the last iterate; default: per task)")
     parser.add_argument("--chunk-size", type=int, default=None, help="actor: chunk size h (default: per task)")
     parser.add_argument("--denoising-steps", type=int, default=None, help="actor: denoising steps K (default: per task)")
     parser.add_argument("--actor-net-arch", default=None,
@@ -111,6 +114,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         if value is not None:
             overrides[name] = value
+    if args.ema_tau is not None:
+        try:
+            overrides["bc_ema_tau"] = None if args.ema_tau.lower() == "none" else float(args.ema_tau)
+        except ValueError:
+            overrides["bc_ema_tau"] = -1.0
+        if overrides["bc_ema_tau"] is not None and not 0.0 < overrides["bc_ema_tau"] <= 1.0:
+            print(f"error: --ema-tau must be 'none' or a number in (0, 1], got {args.ema_tau!r}.", file=sys.stderr)
+            return 2
     for name in ("demo_episodes", "eval_episodes", "clip_eval_episodes", "eval_freq", "eval_refine", "max_gradient_steps",
                  "bc_batch_size"):
         if name in overrides and overrides[name] < 1:

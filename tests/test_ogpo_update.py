@@ -180,3 +180,20 @@ def test_policy_gradient_starts_without_success_bc_leaves_the_actor_alone():
     initial = [p.clone() for p in model.policy.actor.parameters()]
     model.learn(50)
     assert all(th.equal(a, b) for a, b in zip(initial, model.policy.actor.parameters()))
+
+
+@pytest.mark.parametrize("min_size, expected", [(None, "success"), (1000, "replay")])
+def test_success_bc_samples_the_success_buffer_once_it_holds_success_buffer_min_size(min_size, expected):
+    model = OGPO("MlpPolicy", "PointMassMultimodal-v0", chunk_size=2, denoising_steps=3, n_group=4, batch_size=16,
+                 success_bc_coef=1.0, success_buffer_min_size=min_size, seed=0, **SMALL)
+    model.learn(10)
+    buffers = {"success": model.replay_buffer.success_buffer, "replay": model.replay_buffer}
+    buffers["success"].pos = 100  # pretend 100 successful transitions are stored
+    sampled = []
+    for name, buffer in buffers.items():
+        original = buffer.sample
+        buffer.sample = lambda batch_size, env=None, name=name, original=original: sampled.append(name) or original(batch_size, env)
+    model._success_bc_loss(16)
+    assert sampled == [expected]
+    with pytest.raises(ValueError, match="success_buffer_min_size"):
+        OGPO("MlpPolicy", "PointMassMultimodal-v0", success_buffer_min_size=0, **SMALL)

@@ -19,6 +19,7 @@ import torch as th
 import sb3_ogpo  # noqa: F401  (registers env ids)
 from sb3_ogpo import OGPO, starts
 from sb3_ogpo.demos import collect_demonstrations, make_demo_env
+from sb3_ogpo.experts import EXPERTS
 from sb3_ogpo.envs import ADROIT_IDS, KITCHEN_ID, POINT_MASS_ID, ROBOMIMIC_TASKS
 from sb3_ogpo.pretrain import main as pretrain_main
 from sb3_ogpo.starts import (
@@ -85,13 +86,18 @@ def test_every_task_has_a_config():
     assert start_model_kwargs(POINT_MASS_ID)["chunk_size"] == 2
 
 
-def test_unknown_env_id_and_missing_expert_give_clear_errors(cache):
+def test_unknown_env_id_and_missing_expert_give_clear_errors(cache, monkeypatch):
     with pytest.raises(ValueError, match="No clipped BC start is defined for env id 'CartPole-v1'.*Known ids"):
         resolve_start("CartPole-v1")
     with pytest.raises(ValueError, match="No clipped BC start"):
         start_model_kwargs("NotAnEnv-v0")
-    with pytest.raises(StartUnavailableError, match="no scripted expert exists for AdroitHandPen-v1.*--demos"):
+    monkeypatch.delitem(EXPERTS, "AdroitHandPen-v1")
+    with pytest.raises(StartUnavailableError, match="AdroitHandPen-v1: no scripted expert.*--demos"):
         resolve_start("AdroitHandPen-v1")
+    door = dataclasses.replace(START_CONFIGS["AdroitHandDoor-v1"], unavailable="its expert is being rewritten")
+    monkeypatch.setitem(START_CONFIGS, "AdroitHandDoor-v1", door)
+    with pytest.raises(StartUnavailableError, match="AdroitHandDoor-v1: its expert is being rewritten.*--demos"):
+        resolve_start("AdroitHandDoor-v1")
     with pytest.raises(ValueError, match="No clipped BC start"):
         _point_mass_model(init_policy="start:CartPole-v1")
 
@@ -157,6 +163,28 @@ def test_clip_without_threshold_trains_the_whole_budget(monkeypatch, demos):
     model = _point_mass_model()
     result = clip_bc(model, demos, model.get_env(), threshold=None, eval_freq=10, max_steps=30, batch_size=16)
     assert result.steps == 30 and not result.reached and calls == []
+
+
+def test_bc_ema_is_evaluated_and_kept_while_training_follows_the_iterates(demos):
+    def bc(ema_tau, callback=None):
+        model = _point_mass_model()
+        initial = _actor_copy(model)
+        model.pretrain_bc(demos, gradient_steps=40, batch_size=16, learning_rate=1e-2, ema_tau=ema_tau,
+                          eval_freq=10 if callback else 0, eval_callback=callback)
+        return initial, _actor_copy(model)
+
+    _, last_iterate = bc(None)
+    assert _same(bc(1.0)[1], last_iterate)  # rate 1: the average is the last iterate
+    seen = []
+    initial, averaged = bc(0.01, callback=lambda model, step: seen.append(_actor_copy(model)))
+    assert _same(seen[-1], averaged)  # the callback saw the average that BC returns
+    # evaluating the average does not disturb training: without callbacks BC ends at the same average
+    assert _same(bc(0.01)[1], averaged)
+    # 40 steps at rate 0.01 keep the average near the initial weights, unlike the last iterate
+    distance = lambda a, b: sum(float((a[k] - b[k]).norm()) for k in a)  # noqa: E731
+    assert distance(averaged, initial) < 0.5 * distance(last_iterate, initial)
+    with pytest.raises(ValueError, match="ema_tau"):
+        bc(0.0)
 
 
 def test_evaluate_success_is_reproducible_and_early_decision_agrees(demos):
@@ -253,7 +281,7 @@ def test_cli_point_mass(cache, tmp_path, capsys):
     out = tmp_path / "cli"
     argv = ["--env", POINT_MASS_ID, "--out", str(out), "--episodes", "30", "--max-steps", "300", "--eval-freq", "100",
             "--clip-eval-episodes", "8", "--eval-episodes", "16", "--max-success", "0.3", "--seed", "1",
-            "--no-progress", "--threads", "0"]
+            "--ema-tau", "0.01", "--no-progress", "--threads", "0"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "threshold not reached" may or may not come
         assert pretrain_main(argv) == 0
@@ -261,6 +289,7 @@ def test_cli_point_mass(cache, tmp_path, capsys):
     assert "start success:" in printed and "30 episodes" in printed and str(out / "model.zip") in printed
     info = json.loads((out / "start.json").read_text())
     assert info["bc"]["threshold"] == 0.3 and info["success_episodes"] == 16 and info["seed"] == 1
+    assert info["bc"]["ema_tau"] == 0.01 and "EMA of the iterates, rate 0.01" in printed
     assert info["bc"]["reached_threshold"] == (info["bc"]["steps"] < 300 or info["bc"]["history"][-1]["success_rate"] >= 0.3)
     OGPO.load(out / "model.zip")
     # Run again: the existing start is reported, not regenerated.
@@ -273,11 +302,13 @@ def test_cli_errors_are_clear():
     result = subprocess.run([sys.executable, "-m", "sb3_ogpo.pretrain", "--env", "NoSuchEnv-v0"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "No clipped BC start is defined for env id 'NoSuchEnv-v0'" in result.stderr
+    assert pretrain_main(["--env", POINT_MASS_ID, "--ema-tau", "fast"]) == 2
 
 
-def test_cli_missing_expert(tmp_path, capsys):
+def test_cli_missing_expert(tmp_path, capsys, monkeypatch):
+    monkeypatch.delitem(EXPERTS, "AdroitHandPen-v1")
     assert pretrain_main(["--env", "AdroitHandPen-v1", "--out", str(tmp_path / "pen"), "--no-progress"]) == 1
-    assert "no scripted expert exists for AdroitHandPen-v1" in capsys.readouterr().err
+    assert "AdroitHandPen-v1: no scripted expert" in capsys.readouterr().err
 
 
 def test_cli_from_a_dataset(tmp_path, capsys, demos):

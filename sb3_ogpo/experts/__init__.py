@@ -13,13 +13,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-# env id -> "module:ClassName". AdroitHandPen-v1's expert (sb3_ogpo.experts.adroit_pen.PenExpert) is not
-# listed: the pen only sweeps through the goal orientation (0.80 of episodes succeed at some step, none
-# at the episode's end, which is what evaluation and the success buffer count).
+# env id -> "module:ClassName".
 EXPERTS: dict[str, str] = {
     "AdroitHandDoor-v1": "sb3_ogpo.experts.adroit:DoorExpert",
     "AdroitHandHammer-v1": "sb3_ogpo.experts.adroit:HammerExpert",
     "AdroitHandRelocate-v1": "sb3_ogpo.experts.adroit:RelocateExpert",
+    "AdroitHandPen-v1": "sb3_ogpo.experts.adroit_pen:PenExpert",
     "RobomimicLift-v0": "sb3_ogpo.experts.robomimic:LiftExpert",
     "RobomimicPickPlaceCan-v0": "sb3_ogpo.experts.robomimic:PickPlaceCanExpert",
     "RobomimicNutAssemblySquare-v0": "sb3_ogpo.experts.robomimic:NutAssemblySquareExpert",

@@ -140,6 +140,11 @@ class OGPO(OffPolicyAlgorithm):
     :param target_q_aggregation: "mean" (paper) or "min" over ensemble members in TD targets.
     :param success_bc_coef: lambda_bc of the success-buffer flow-matching BC loss (OGPO+: 1.0; 0 off).
     :param success_buffer_size: capacity of the success buffer in transitions.
+    :param success_buffer_min_size: the success BC term samples the success buffer once it holds this many
+        transitions, and the ordinary replay batch before (the spec's "until it holds enough data"); None: one
+        batch. A larger value avoids cloning a handful of successful episodes for thousands of updates, at the
+        price of cloning the policy's own failures meanwhile (neither raised Hammer's 0.09 start, see
+        docs/benchmarks.md).
     :param advantage: "vanilla" or "conservative" (sign-consensus; OGPO+CA).
     :param chi2: enable chi-squared regularization against a slow EMA of the actor.
     :param chi2_coef: beta per unit of ensemble Q std for chi-squared regularization.
@@ -197,6 +202,7 @@ class OGPO(OffPolicyAlgorithm):
         target_q_aggregation: str = "mean",
         success_bc_coef: float = 0.0,
         success_buffer_size: int = 200_000,
+        success_buffer_min_size: Optional[int] = None,
         advantage: str = "vanilla",
         chi2: bool = False,
         chi2_coef: float = 1.0,
@@ -223,6 +229,8 @@ class OGPO(OffPolicyAlgorithm):
         _check_positive_int(denoising_steps=denoising_steps, n_group=n_group, n_critics=n_critics,
                             chunk_size=chunk_size, critic_utd=critic_utd,
                             n_target_samples=n_target_samples, best_of_n=best_of_n, batch_size=batch_size)
+        if success_buffer_min_size is not None:
+            _check_positive_int(success_buffer_min_size=success_buffer_min_size)
         if not isinstance(actor_utd, (int, np.integer)) or actor_utd < 0:
             raise ValueError(f"actor_utd must be a non-negative integer (0 switches the policy update off), got {actor_utd!r}.")
         for name, value in (("critic_warmup_steps", critic_warmup_steps), ("policy_gradient_starts", policy_gradient_starts)):
@@ -284,6 +292,7 @@ class OGPO(OffPolicyAlgorithm):
         self.target_q_aggregation = target_q_aggregation
         self.success_bc_coef = success_bc_coef
         self.success_buffer_size = success_buffer_size
+        self.success_buffer_min_size = success_buffer_min_size
         self.advantage = advantage
         self.chi2 = chi2
         self.chi2_coef = chi2_coef
@@ -559,9 +568,11 @@ class OGPO(OffPolicyAlgorithm):
         return score - score.mean(0, keepdim=True), min(1.0 + clip_range, 1.0 + self.chi2_max_ratio / beta)
 
     def _success_bc_loss(self, batch_size: int) -> th.Tensor:
-        """Flow-matching BC on the success buffer; on the replay batch until the former holds a batch."""
+        """Flow-matching BC on the success buffer; on the replay batch until the former holds
+        ``success_buffer_min_size`` transitions (at least a batch)."""
         success_buffer = self.replay_buffer.success_buffer
-        source = success_buffer if success_buffer is not None and _buffer_len(success_buffer) >= batch_size else self.replay_buffer
+        min_size = batch_size if self.success_buffer_min_size is None else max(batch_size, self.success_buffer_min_size)
+        source = success_buffer if success_buffer is not None and _buffer_len(success_buffer) >= min_size else self.replay_buffer
         data = source.sample(batch_size)
         with self._autocast():
             return self.policy.flow_matching_loss(self.policy.features(data.observations), data.actions).float()
@@ -576,11 +587,18 @@ class OGPO(OffPolicyAlgorithm):
         eval_freq: int = 0,
         eval_callback: Optional[Callable[[OGPO, int], bool]] = None,
         progress_bar: bool = False,
+        ema_tau: Optional[float] = None,
     ) -> int:
         """Flow-matching behaviour cloning on demonstrations, with h-step chunk targets.
 
         The chunk target of step t is the episode's actions t .. t + h - 1 (the last action repeats
         past the episode end). After BC the EMA and slow actors equal the actor.
+
+        With ``ema_tau`` the result is an exponential moving average of the BC iterates (Polyak rate
+        ``ema_tau`` per step) instead of the last iterate: the callback sees the average in
+        ``policy.actor`` and BC ends with it. Consecutive BC iterates at lr 1e-3 can differ a lot in
+        success (Hammer: 5/41 and 29/64 episodes 250 steps apart), so a start clipped on the last iterate can be an
+        unrepresentative lucky one that the first RL updates undo; the average moves smoothly.
 
         :param demonstrations: (observation, action) arrays; actions in the env's units.
         :param gradient_steps: number of BC gradient steps.
@@ -589,8 +607,11 @@ class OGPO(OffPolicyAlgorithm):
         :param eval_freq: call ``eval_callback(model, step)`` every this many steps (0: never).
         :param eval_callback: return False to stop BC early (e.g. the clipped start's success threshold).
         :param progress_bar: show a tqdm progress bar.
+        :param ema_tau: keep and return the EMA of the BC iterates with this rate (None: the last iterate).
         :return: the number of gradient steps taken.
         """
+        if ema_tau is not None and not 0.0 < ema_tau <= 1.0:
+            raise ValueError(f"ema_tau must be in (0, 1], got {ema_tau}.")
         demonstrations.validate(self.observation_space, self.action_space)
         policy = self.policy
         actions = policy.scale_action(demonstrations.actions.astype(np.float32))
@@ -602,7 +623,9 @@ class OGPO(OffPolicyAlgorithm):
         optimizer = th.optim.AdamW(policy.actor.parameters(), lr=learning_rate)
         logger = self._logger if hasattr(self, "_logger") else configure(None, ["stdout"] if self.verbose else [])
         policy.set_training_mode(True)
-        step, n = 0, len(actions)
+        average = policy.actor_target  # holds the EMA of the iterates with ema_tau
+        average.load_state_dict(policy.actor.state_dict())
+        step, n, stopped = 0, len(actions), False
         for step in tqdm(range(1, gradient_steps + 1), disable=not progress_bar, desc="BC"):
             index = th.randint(0, n, (batch_size,), device=self.device)
             batch_obs = {k: v[index] for k, v in observations.items()} if isinstance(observations, dict) else observations[index]
@@ -612,13 +635,25 @@ class OGPO(OffPolicyAlgorithm):
             loss.backward()
             th.nn.utils.clip_grad_norm_(policy.actor.parameters(), self.max_grad_norm)
             optimizer.step()
+            if ema_tau is not None:
+                polyak_update(policy.actor.parameters(), average.parameters(), ema_tau)
             logger.record_mean("pretrain/bc_loss", loss.item())
             if eval_freq > 0 and step % eval_freq == 0:
-                policy.actor_target.load_state_dict(policy.actor.state_dict())
                 logger.record("pretrain/step", step)
                 logger.dump(step)
-                if eval_callback is not None and eval_callback(self, step) is False:
+                if eval_callback is None:
+                    continue
+                iterate = policy.actor_weights()
+                if ema_tau is not None:  # the callback evaluates (and may keep) the average
+                    policy.actor.load_state_dict(average.state_dict())
+                else:
+                    average.load_state_dict(iterate)
+                if eval_callback(self, step) is False:
+                    stopped = True
                     break
+                policy.actor.load_state_dict(iterate)
+        if ema_tau is not None and not stopped:
+            policy.actor.load_state_dict(average.state_dict())
         for target in (policy.actor_target, policy.actor_slow):
             target.load_state_dict(policy.actor.state_dict())
         policy.set_training_mode(False)

@@ -27,6 +27,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=123)
     parser.add_argument("--with-start", action="store_true", help="also evaluate the task's clipped BC start")
     parser.add_argument("--actors", nargs="+", choices=("current", "ema"), default=["current", "ema"])
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="evaluate on seeds seed .. seed+repeats-1 (--episodes each) and report the mean")
     args = parser.parse_args()
     th.set_num_threads(1)
     env = make_start_env(get_start_config(args.env))  # the env (and wrapper) RL Zoo's entry uses
@@ -36,9 +38,13 @@ def main() -> None:
         rates = {}
         for actor in args.actors:
             model.policy.deterministic_actor = actor
-            rates[actor] = evaluate_success(model, env, args.episodes, seed=args.seed).success_rate
-        figures = ", ".join(f"{'EMA' if actor == 'ema' else actor} actor {rate:.2f}" for actor, rate in rates.items())
-        print(f"{path}: {figures} ({args.episodes} episodes, seed {args.seed})", flush=True)
+            successes = [evaluate_success(model, env, args.episodes, seed=args.seed + repeat).successes
+                         for repeat in range(args.repeats)]
+            rates[actor] = (sum(successes) / (args.episodes * args.repeats), successes)
+        figures = ", ".join(f"{'EMA' if actor == 'ema' else actor} actor {rate:.2f}" + (f" {successes}" if args.repeats > 1 else "")
+                            for actor, (rate, successes) in rates.items())
+        seeds = f"seed {args.seed}" if args.repeats == 1 else f"seeds {args.seed}..{args.seed + args.repeats - 1}"
+        print(f"{path}: {figures} ({args.episodes} episodes per seed, {seeds})", flush=True)
 
 
 if __name__ == "__main__":

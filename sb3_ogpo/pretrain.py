@@ -116,12 +116,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides[name] = value
     if args.ema_tau is not None:
         try:
-            overrides["bc_ema_tau"] = None if args.ema_tau.lower() == "none" else float(args.ema_tau)
+            ema_tau = None if args.ema_tau.strip().lower() == "none" else float(args.ema_tau)
         except ValueError:
-            overrides["bc_ema_tau"] = -1.0
-        if overrides["bc_ema_tau"] is not None and not 0.0 < overrides["bc_ema_tau"] <= 1.0:
+            ema_tau = float("nan")  # rejected below
+        if ema_tau is not None and not 0.0 < ema_tau <= 1.0:
             print(f"error: --ema-tau must be 'none' or a number in (0, 1], got {args.ema_tau!r}.", file=sys.stderr)
             return 2
+        overrides["bc_ema_tau"] = ema_tau
     for name in ("demo_episodes", "eval_episodes", "clip_eval_episodes", "eval_freq", "eval_refine", "max_gradient_steps",
                  "bc_batch_size"):
         if name in overrides and overrides[name] < 1:

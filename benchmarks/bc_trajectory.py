@@ -20,7 +20,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 import sb3_ogpo  # noqa: F401  (registers the env ids)
 from sb3_ogpo import OGPO
-from sb3_ogpo.starts import _CLIP_EVAL_SEED, _SEED_STRIDE, collect_start_demos, evaluate_success, get_start_config, make_start_env
+from sb3_ogpo.starts import clip_eval_seed, collect_start_demos, evaluate_success, get_start_config, make_start_env
 
 
 def main() -> None:
@@ -36,7 +36,7 @@ def main() -> None:
     th.set_num_threads(1)
     config = get_start_config(args.env)
     demos = collect_start_demos(config, args.seed)
-    eval_seed = _SEED_STRIDE * args.seed + _CLIP_EVAL_SEED
+    eval_seed = clip_eval_seed(args.seed)
     curves = {}
     for tau_text in args.ema_tau:
         tau = None if tau_text.lower() == "none" else float(tau_text)

@@ -645,6 +645,11 @@ def make_start_env(config: StartConfig, seed: Optional[int] = None) -> gym.Env:
     return make_demo_env(config.env_id, **kwargs)
 
 
+def clip_eval_seed(seed: int = 0) -> int:
+    """Seed of the clipping evaluations of a start generated with ``seed`` (env and flow noise)."""
+    return _SEED_STRIDE * int(seed) + _CLIP_EVAL_SEED
+
+
 def collect_start_demos(config: StartConfig, seed: int = 0, progress: bool = False) -> Demonstrations:
     """The scripted-expert demonstrations a start of ``config`` (and ``seed``) is cloned from."""
     from sb3_ogpo.demos import collect_demonstrations
@@ -736,7 +741,7 @@ def generate_start(
         print(f"{env_id}: {demos.n_episodes} demo episodes, {len(demos)} transitions (expert success {rate})")
 
     # 2. BC with periodic evaluation, stopped at the threshold
-    eval_env = DummyVecEnv([lambda: make_start_env(config, seed=base_seed + _CLIP_EVAL_SEED)])
+    eval_env = DummyVecEnv([lambda: make_start_env(config, seed=clip_eval_seed(seed))])
     try:
         model = OGPO(
             config.policy,
@@ -760,7 +765,7 @@ def generate_start(
             learning_rate=config.bc_learning_rate,
             batch_size=config.bc_batch_size,
             ema_tau=config.bc_ema_tau,
-            eval_seed=base_seed + _CLIP_EVAL_SEED,
+            eval_seed=clip_eval_seed(seed),
             progress_bar=progress,
             verbose=verbose,
         )
@@ -921,6 +926,7 @@ __all__ = [
     "actor_variant",
     "cache_root",
     "clip_bc",
+    "clip_eval_seed",
     "collect_start_demos",
     "evaluate_success",
     "generate_start",

@@ -20,7 +20,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 import sb3_ogpo  # noqa: F401  (registers the env ids)
 from sb3_ogpo import OGPO
-from sb3_ogpo.starts import clip_eval_seed, collect_start_demos, evaluate_success, get_start_config, make_start_env
+from sb3_ogpo.starts import actor_variant, clip_eval_seed, collect_start_demos, evaluate_success, get_start_config, make_start_env
 
 
 def main() -> None:
@@ -31,12 +31,15 @@ def main() -> None:
     parser.add_argument("--eval-freq", type=int, default=500)
     parser.add_argument("--episodes", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--actor-net-arch", default=None, help="e.g. 512,512,512,512 (default: the task's)")
     parser.add_argument("--out", default=None, help="write the curves as JSON here")
     args = parser.parse_args()
     th.set_num_threads(1)
     config = get_start_config(args.env)
     demos = collect_start_demos(config, args.seed)
     eval_seed = clip_eval_seed(args.seed)
+    if args.actor_net_arch:
+        config, _ = actor_variant(args.env, {"actor_net_arch": [int(w) for w in args.actor_net_arch.split(",")]})
     curves = {}
     for tau_text in args.ema_tau:
         tau = None if tau_text.lower() == "none" else float(tau_text)

@@ -100,6 +100,18 @@ def test_hyperparams_cover_every_task_with_valid_keys(name: str) -> None:
                 assert isinstance(entry[key], (int, float)), f"{name}:{env_id}:{key} parsed as {entry[key]!r}"
 
 
+def test_default_entries_use_their_tasks_start_actor() -> None:
+    """``init_policy: "start:<id>"`` with another actor would generate (and cache) a separate start first."""
+    from sb3_ogpo.starts import get_start_config
+
+    config = yaml.safe_load((REPO / "hyperparams" / "ogpo.yml").read_text())
+    for env_id in ENV_IDS:
+        entry, start = config[env_id], get_start_config(env_id)
+        policy_kwargs = eval(entry["policy_kwargs"], {"dict": dict})  # as RL Zoo reads the string
+        assert policy_kwargs["actor_net_arch"] == list(start.actor_net_arch), env_id
+        assert (entry["chunk_size"], entry["denoising_steps"]) == (start.chunk_size, start.denoising_steps), env_id
+
+
 def test_default_config_path_is_the_repository_yaml() -> None:
     from sb3_ogpo.zoo import default_config_path, paper_config_path
 

@@ -121,12 +121,12 @@ def main() -> None:
         rollout_success = float(np.mean([episode["success"] for episode in episodes]))
         bc_steps = int(args.utd * steps)
         if kept:
-            data = as_demonstrations(kept)
+            successes = data = as_demonstrations(kept)
             if args.replay_fraction > 0:  # successes replicated so that they make up 1 - f of the data
                 replay = as_demonstrations(everything)
-                copies = max(1, round((1 - args.replay_fraction) * len(replay.actions) / (args.replay_fraction * len(data.actions))))
+                copies = max(1, round((1 - args.replay_fraction) * len(replay.actions) / (args.replay_fraction * len(successes.actions))))
                 for _ in range(copies - 1):
-                    data = concatenate(data, as_demonstrations(kept))
+                    data = concatenate(data, successes)
                 data = concatenate(data, replay)
             if demos is not None:
                 demo_data = Demonstrations(demos.observations, demos.actions, demos.episode_starts)

@@ -177,6 +177,8 @@ _ADROIT_EMA = dict(_ADROIT, bc_ema_tau=0.001, eval_freq=500)
 # The paper's 4 x 512 actor: from the same demos it clones Pen 0.03 -> 0.27, Hammer 0.04 -> 0.14 and Relocate
 # 0.05 -> 0.36 (3 x 256 is too small for these experts; docs/benchmarks.md, sessions 5-6).
 _ADROIT_PAPER_ACTOR = dict(_ADROIT_EMA, actor_net_arch=(512, 512, 512, 512))
+# Hammer and Relocate: 150 demos and fewer (costly) evaluations over a longer BC budget.
+_ADROIT_PAPER_ACTOR_150 = dict(_ADROIT_PAPER_ACTOR, demo_episodes=150, eval_freq=1_000, max_gradient_steps=30_000)
 _ROBOMIMIC = dict(
     policy="MultiInputPolicy",
     chunk_size=4,
@@ -210,13 +212,9 @@ START_CONFIGS: dict[str, StartConfig] = {
     "AdroitHandDoor-v1": StartConfig("AdroitHandDoor-v1", **_ADROIT),
     # The last BC iterate's success jumps between neighbouring steps (Hammer: 5/41 at step 9500, 29/64 at
     # 9750), so these starts clip the EMA of the iterates (benchmarks/bc_trajectory.py, docs/benchmarks.md).
-    "AdroitHandHammer-v1": StartConfig(
-        "AdroitHandHammer-v1", **{**_ADROIT_PAPER_ACTOR, "demo_episodes": 150, "eval_freq": 1_000, "max_gradient_steps": 30_000}
-    ),
-    # 50 demos / 20k BC steps peaked at 0.18 and ended at 0.00: more demos, fewer (costly) evaluations.
-    "AdroitHandRelocate-v1": StartConfig(
-        "AdroitHandRelocate-v1", **{**_ADROIT_PAPER_ACTOR, "demo_episodes": 150, "eval_freq": 1_000, "max_gradient_steps": 30_000}
-    ),
+    "AdroitHandHammer-v1": StartConfig("AdroitHandHammer-v1", **_ADROIT_PAPER_ACTOR_150),
+    # Relocate: 50 demos / 20k BC steps peaked at 0.18 and ended at 0.00.
+    "AdroitHandRelocate-v1": StartConfig("AdroitHandRelocate-v1", **_ADROIT_PAPER_ACTOR_150),
     "AdroitHandPen-v1": StartConfig("AdroitHandPen-v1", **_ADROIT_PAPER_ACTOR),
     # Lift is learnt within a few hundred BC steps: evaluate more often.
     "RobomimicLift-v0": StartConfig("RobomimicLift-v0", **{**_ROBOMIMIC, "eval_freq": 400}),

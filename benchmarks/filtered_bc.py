@@ -11,7 +11,9 @@ end together; the first ``--episodes-per-round`` count), adds the successful one
 far, and takes as many BC steps (batch 64, fresh AdamW) as the round had env steps, all envs counted
 (update-to-data 1, as online). After every round the deterministic ODE policy is evaluated on the same episodes (same env
 seeds and flow noise), so the curve shows what the success-BC term does to success, round by round.
-``--with-demos`` also clones the start's demonstrations in every round (a reference, not OGPO).
+``--with-demos`` also clones the start's demonstrations in every round (a reference, not OGPO). Controls:
+``--keep-all`` clones every rollout (no selection), ``--rollout-sigma`` / ``--rollout-denoising-steps`` change
+the rollouts' sampler noise / Euler steps (``--rollout-sigma 0``: the deterministic ODE).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from typing import Optional
 
 import numpy as np
 import torch as th
@@ -27,13 +30,26 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 import sb3_ogpo  # noqa: F401  (registers the env ids)
 from sb3_ogpo import OGPO
 from sb3_ogpo.datasets import Demonstrations
+from sb3_ogpo.ogpo.policies import FlowSampler
 from sb3_ogpo.starts import collect_start_demos, evaluate_success, get_start_config, make_start_env
 
 EVAL_SEED = 777  # env seeds / flow noise of the evaluations (disjoint from the rollouts' seeds)
 
 
-def collect(model: OGPO, env: DummyVecEnv, n_episodes: int) -> tuple[list[dict], int]:
-    """``n_episodes`` episodes of the stochastic policy: per episode its observations, actions and final success."""
+def collect(model: OGPO, env: DummyVecEnv, n_episodes: int, denoising_steps: Optional[int] = None) -> tuple[list[dict], int]:
+    """``n_episodes`` episodes of the stochastic policy: per episode its observations, actions and final success.
+
+    ``denoising_steps`` overrides the sampler's K for these rollouts only."""
+    policy, original = model.policy, model.policy.sampler
+    if denoising_steps is not None:
+        policy.sampler = FlowSampler(denoising_steps, original.sigma, original.marginal_correction, original.clip)
+    try:
+        return _collect(model, env, n_episodes)
+    finally:
+        policy.sampler = original
+
+
+def _collect(model: OGPO, env: DummyVecEnv, n_episodes: int) -> tuple[list[dict], int]:
     episodes, steps = [], 0
     current = [{"observations": [], "actions": []} for _ in range(env.num_envs)]
     obs = env.reset()
@@ -86,11 +102,17 @@ def main() -> None:
     parser.add_argument("--with-demos", action="store_true", help="also clone the start's demonstrations")
     parser.add_argument("--demos-only", action="store_true",
                         help="control: clone only the start's demonstrations (no rollouts), same number of steps")
+    parser.add_argument("--keep-all", action="store_true",
+                        help="control: clone every rollout, failures included (self-distillation, no filtering)")
     parser.add_argument("--replay-fraction", type=float, default=0.0,
                         help="share of every BC batch drawn from ALL rollouts so far (self-distillation anchor); "
                         "the rest from the successful ones")
     parser.add_argument("--ema-tau", type=float, default=None,
                         help="keep (and roll out / evaluate) the EMA of the BC iterates (pretrain_bc ema_tau)")
+    parser.add_argument("--rollout-sigma", type=float, default=None,
+                        help="SDE noise of the rollouts (default: the start's sde_sigma); evaluations stay deterministic")
+    parser.add_argument("--rollout-denoising-steps", type=int, default=None,
+                        help="Euler steps K of the rollouts' sampler (default: the start's); BC and evaluations keep the start's K")
     parser.add_argument("--eval-episodes", type=int, default=64)
     parser.add_argument("--eval-repeats", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
@@ -100,6 +122,8 @@ def main() -> None:
     th.manual_seed(args.seed)
     config = get_start_config(args.env)
     model = OGPO.load(args.start, custom_objects={"buffer_size": 1})
+    if args.rollout_sigma is not None:
+        model.policy.sampler.sigma = args.rollout_sigma  # the ODE evaluations do not use it
     rollout_env = DummyVecEnv([lambda: make_start_env(config)] * args.n_envs)
     rollout_env.seed(args.seed)
     eval_env = DummyVecEnv([lambda: make_start_env(config)])
@@ -115,8 +139,8 @@ def main() -> None:
     everything: list[dict] = []
     for round_index in range(1, args.rounds + 1):
         start = time.perf_counter()
-        episodes, steps = collect(model, rollout_env, args.episodes_per_round)
-        kept += [episode for episode in episodes if episode["success"]]
+        episodes, steps = collect(model, rollout_env, args.episodes_per_round, args.rollout_denoising_steps)
+        kept += [episode for episode in episodes if episode["success"] or args.keep_all]
         everything += episodes
         rollout_success = float(np.mean([episode["success"] for episode in episodes]))
         bc_steps = int(args.utd * steps)

@@ -35,6 +35,9 @@ PRESETS = {
     # hyperparams/ogpo.yml's CPU preset for Adroit.
     "cpu": dict(batch_size=64, n_group=16, n_critics=5, denoising_steps=3, chunk_size=4,
                 policy_kwargs=dict(actor_net_arch=[256] * 3, critic_net_arch=[256] * 3)),
+    # The Hammer / Relocate / Pen entries of hyperparams/ogpo.yml: the CPU preset with the paper's 4 x 512 actor.
+    "cpu-paper-actor": dict(batch_size=64, n_group=16, n_critics=5, denoising_steps=3, chunk_size=4,
+                            policy_kwargs=dict(actor_net_arch=[512] * 4, critic_net_arch=[256] * 3)),
 }
 
 

@@ -29,6 +29,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 import sb3_ogpo  # noqa: F401  (registers the env ids)
 from sb3_ogpo import OGPO
+from sb3_ogpo.common.buffers import episode_succeeded
 from sb3_ogpo.datasets import Demonstrations
 from sb3_ogpo.ogpo.policies import FlowSampler
 from sb3_ogpo.starts import collect_start_demos, evaluate_success, get_start_config, make_start_env
@@ -36,13 +37,12 @@ from sb3_ogpo.starts import collect_start_demos, evaluate_success, get_start_con
 EVAL_SEED = 777  # env seeds / flow noise of the evaluations (disjoint from the rollouts' seeds)
 
 
-def collect(model: OGPO, env: DummyVecEnv, n_episodes: int, denoising_steps: Optional[int] = None) -> tuple[list[dict], int]:
+def collect(model: OGPO, env: DummyVecEnv, n_episodes: int, sampler: Optional[FlowSampler] = None) -> tuple[list[dict], int]:
     """``n_episodes`` episodes of the stochastic policy: per episode its observations, actions and final success.
 
-    ``denoising_steps`` overrides the sampler's K for these rollouts only."""
+    ``sampler`` replaces the policy's sampler for these rollouts only."""
     policy, original = model.policy, model.policy.sampler
-    if denoising_steps is not None:
-        policy.sampler = FlowSampler(denoising_steps, original.sigma, original.marginal_correction, original.clip)
+    policy.sampler = sampler or original
     try:
         return _collect(model, env, n_episodes)
     finally:
@@ -62,9 +62,7 @@ def _collect(model: OGPO, env: DummyVecEnv, n_episodes: int) -> tuple[list[dict]
             current[i]["observations"].append(obs[i])
             current[i]["actions"].append(actions[i])
             if dones[i]:
-                info = infos[i]
-                success = bool(info.get("is_success", info.get("success", False)))
-                episodes.append({**current[i], "success": success})
+                episodes.append({**current[i], "success": episode_succeeded(infos[i])})
                 current[i] = {"observations": [], "actions": []}
         obs, episode_start = next_obs, dones
     return episodes[:n_episodes], steps
@@ -78,14 +76,6 @@ def as_demonstrations(episodes: list[dict]) -> Demonstrations:
         observations=np.concatenate([np.asarray(e["observations"], dtype=np.float32) for e in episodes]),
         actions=np.concatenate([np.asarray(e["actions"], dtype=np.float32) for e in episodes]),
         episode_starts=starts,
-    )
-
-
-def concatenate(first: Demonstrations, second: Demonstrations) -> Demonstrations:
-    return Demonstrations(
-        observations=np.concatenate([first.observations, second.observations]),
-        actions=np.concatenate([first.actions, second.actions]),
-        episode_starts=np.concatenate([first.episode_starts, second.episode_starts]),
     )
 
 
@@ -122,8 +112,10 @@ def main() -> None:
     th.manual_seed(args.seed)
     config = get_start_config(args.env)
     model = OGPO.load(args.start, custom_objects={"buffer_size": 1})
-    if args.rollout_sigma is not None:
-        model.policy.sampler.sigma = args.rollout_sigma  # the ODE evaluations do not use it
+    own = model.policy.sampler
+    rollout_sampler = FlowSampler(args.rollout_denoising_steps or own.n_steps,
+                                  own.sigma if args.rollout_sigma is None else args.rollout_sigma,
+                                  own.marginal_correction, own.clip)
     rollout_env = DummyVecEnv([lambda: make_start_env(config)] * args.n_envs)
     rollout_env.seed(args.seed)
     eval_env = DummyVecEnv([lambda: make_start_env(config)])
@@ -139,7 +131,7 @@ def main() -> None:
     everything: list[dict] = []
     for round_index in range(1, args.rounds + 1):
         start = time.perf_counter()
-        episodes, steps = collect(model, rollout_env, args.episodes_per_round, args.rollout_denoising_steps)
+        episodes, steps = collect(model, rollout_env, args.episodes_per_round, rollout_sampler)
         kept += [episode for episode in episodes if episode["success"] or args.keep_all]
         everything += episodes
         rollout_success = float(np.mean([episode["success"] for episode in episodes]))
@@ -149,12 +141,9 @@ def main() -> None:
             if args.replay_fraction > 0:  # successes replicated so that they make up 1 - f of the data
                 replay = as_demonstrations(everything)
                 copies = max(1, round((1 - args.replay_fraction) * len(replay.actions) / (args.replay_fraction * len(successes.actions))))
-                for _ in range(copies - 1):
-                    data = concatenate(data, successes)
-                data = concatenate(data, replay)
+                data = Demonstrations.concatenate([successes] * copies + [replay])
             if demos is not None:
-                demo_data = Demonstrations(demos.observations, demos.actions, demos.episode_starts)
-                data = demo_data if args.demos_only else concatenate(data, demo_data)
+                data = demos if args.demos_only else Demonstrations.concatenate([data, demos])
             model.pretrain_bc(data, gradient_steps=bc_steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
                               ema_tau=args.ema_tau)
         row = {"round": round_index, "rollout_success": rollout_success, "kept_episodes": len(kept),

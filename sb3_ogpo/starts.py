@@ -39,6 +39,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional
 
 import numpy as np
 
+from sb3_ogpo.common.env_ids import known_ids_hint
+
 if TYPE_CHECKING:  # pragma: no cover
     import gymnasium as gym
     from stable_baselines3.common.vec_env import VecEnv
@@ -236,7 +238,7 @@ def get_start_config(env_id: str) -> StartConfig:
         return START_CONFIGS[env_id]
     except KeyError:
         raise ValueError(
-            f"No clipped BC start is defined for env id {env_id!r}. Known ids: {sorted(START_CONFIGS)}. "
+            f"No clipped BC start is defined for env id {env_id!r}. {known_ids_hint(env_id, START_CONFIGS)} "
             "Add a StartConfig to sb3_ogpo.starts.START_CONFIGS, or pass init_policy=<path to a saved OGPO zip>."
         ) from None
 

@@ -151,6 +151,38 @@ class ChunkReplayBuffer(BaseBuffer):
             return {key: np.asarray(value).reshape(self.n_envs, *self.obs_shape[key]) for key, value in obs.items()}  # type: ignore[union-attr,index]
         return {_ARRAY_KEY: np.asarray(obs).reshape(self.n_envs, *self.obs_shape)}  # type: ignore[misc]
 
+    def truncate_last_trajectory(self) -> None:
+        """Mark each env's last stored step as a time-out (done, not terminated) and start new episodes.
+
+        After loading a saved buffer the envs start fresh episodes, so a window must not run from the
+        interrupted episode into the next one; the interrupted episode is never copied to the success buffer.
+        """
+        if self.pos == 0 and not self.full:
+            return
+        last = (self.pos - 1) % self.buffer_size
+        open_episodes = self._episode_lengths > 0
+        self.dones[last, open_episodes] = True
+        self.terminations[last, open_episodes] = False
+        self._episode_lengths[:] = 0
+
+    def check_compatible(self, observation_space: spaces.Space, action_space: spaces.Space, n_envs: int,
+                         chunk_size: int, with_success_buffer: bool) -> None:
+        """Raise a ``ValueError`` naming every difference between this buffer and a model that would use it."""
+        differences = []
+        for name, ours, theirs in (("observation space", self.observation_space, observation_space),
+                                   ("action space", self.action_space, action_space),
+                                   ("number of envs", self.n_envs, n_envs),
+                                   ("chunk_size", self.chunk_size, chunk_size),
+                                   ("success buffer", self.success_buffer is not None, with_success_buffer)):
+            if ours != theirs:
+                differences.append(f"{name}: buffer {ours}, model {theirs}")
+        if differences:
+            raise ValueError(
+                "This replay buffer was saved by a model with other settings and cannot be loaded into this one ("
+                + "; ".join(differences) + "). Load it into a model with the same env and chunk_size "
+                "(and success_bc_coef > 0 exactly when the buffer has a success buffer)."
+            )
+
     # ----- sampling ---------------------------------------------------------------------------
     def sample(self, batch_size: int, env: Any = None) -> ChunkSamples:  # type: ignore[override]
         upper = self.buffer_size if self.full else self.pos

@@ -18,6 +18,17 @@ ROBOMIMIC_TASKS = {
     "RobomimicPickPlaceCan-v0": ("PickPlaceCan", 400),
     "RobomimicNutAssemblySquare-v0": ("NutAssemblySquare", 400),
 }
+# The released OGPO code's Robomimic reward: -1 per step, +5 on the success step (which terminates),
+# horizons 300 (Lift, Can) / 400 (Square). Same observations and starts as the -v0 ids.
+RELEASED_ROBOMIMIC_TASKS = {
+    "RobomimicLiftSuccessBonus-v0": ("Lift", 300),
+    "RobomimicPickPlaceCanSuccessBonus-v0": ("PickPlaceCan", 300),
+    "RobomimicNutAssemblySquareSuccessBonus-v0": ("NutAssemblySquare", 400),
+}
+RELEASED_SUCCESS_REWARD = 5.0
+# The released code trains Adroit on gymnasium-robotics' sparse ids (+10 on success steps, -0.1 otherwise).
+RELEASED_ADROIT_IDS = ("AdroitHandDoorSparse-v1", "AdroitHandHammerSparse-v1", "AdroitHandRelocateSparse-v1",
+                       "AdroitHandPenSparse-v1")
 KITCHEN_ID = "KitchenMicrowaveKettleLightSlider-v0"
 ADROIT_IDS = ("AdroitHandDoor-v1", "AdroitHandHammer-v1", "AdroitHandRelocate-v1", "AdroitHandPen-v1")
 POINT_MASS_ID = "PointMassMultimodal-v0"
@@ -40,6 +51,13 @@ def register_envs() -> None:
             "sb3_ogpo.envs.robomimic:RobomimicEnv",
             max_episode_steps=horizon,
             kwargs={"task": task},
+        )
+    for env_id, (task, horizon) in RELEASED_ROBOMIMIC_TASKS.items():
+        _register(
+            env_id,
+            "sb3_ogpo.envs.robomimic:RobomimicEnv",
+            max_episode_steps=horizon,
+            kwargs={"task": task, "success_reward": RELEASED_SUCCESS_REWARD},
         )
     _register(KITCHEN_ID, "sb3_ogpo.envs.kitchen:make_kitchen", max_episode_steps=280)
     _register(POINT_MASS_ID, "sb3_ogpo.envs.point_mass:PointMassMultimodalEnv", max_episode_steps=40)

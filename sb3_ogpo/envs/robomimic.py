@@ -16,8 +16,10 @@ robosuite 1.4 layout of its datasets:
   relative pose from the previous step's cache, zeros right after a reset). Other robosuite tasks fall
   back to robosuite's ``object-state``.
 
-Reward is -1 per step and 0 on the step that reaches success, which also terminates the episode; the
-horizon is the gymnasium ``TimeLimit`` of the registration (robosuite runs with ``ignore_done=True``).
+Reward is -1 per step and ``success_reward`` on the step that reaches success, which also terminates the
+episode: 0 for the ``Robomimic<Task>-v0`` ids, +5 for the ``Robomimic<Task>SuccessBonus-v0`` ids (the released
+OGPO code's reward, with its horizons 300 / 300 / 400). The horizon is the gymnasium ``TimeLimit`` of the registration (robosuite runs with
+``ignore_done=True``).
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ class RobomimicEnv(gym.Env):
     :param render_size: ``(height, width)`` of rendered frames.
     :param seed: seed of robosuite's internal RNG (object placements, initial joint noise) at
         construction; ``reset(seed=...)`` re-seeds it, so a given seed reproduces an episode's start.
+    :param success_reward: reward of the step that reaches success (0; the released code's +5: ``*SuccessBonus-v0``).
     :param robosuite_kwargs: overrides of the arguments passed to ``robosuite.make`` (e.g.
         ``robots``, ``controller_configs``, ``control_freq``).
     """
@@ -118,6 +121,7 @@ class RobomimicEnv(gym.Env):
         camera_name: str = "agentview",
         render_size: tuple[int, int] = (256, 256),
         seed: int | None = None,
+        success_reward: float = 0.0,
         **robosuite_kwargs: Any,
     ) -> None:
         if render_mode not in (None, "rgb_array"):
@@ -127,6 +131,7 @@ class RobomimicEnv(gym.Env):
 
         _patch_robosuite_for_new_mujoco()
         self.task = task
+        self.success_reward = float(success_reward)
         self.render_mode = render_mode
         self.camera_name = camera_name
         self.render_size = tuple(render_size)
@@ -206,7 +211,7 @@ class RobomimicEnv(gym.Env):
         action = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
         raw, _, _, _ = self.robosuite_env.step(action)
         success = self.is_success()
-        reward = 0.0 if success else -1.0
+        reward = self.success_reward if success else -1.0
         return self._observation(raw), reward, success, False, {"is_success": success}
 
     def render(self) -> np.ndarray | None:

@@ -13,6 +13,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from sb3_ogpo.common.env_ids import known_ids_hint
+
 # env id -> "module:ClassName".
 EXPERTS: dict[str, str] = {
     "AdroitHandDoor-v1": "sb3_ogpo.experts.adroit:DoorExpert",
@@ -52,7 +54,7 @@ class ScriptedExpert(abc.ABC):
 def make_expert(env_id: str, env: gym.Env, noise_scale: float = 0.0, **kwargs: Any) -> ScriptedExpert:
     """Build the scripted expert registered for ``env_id``."""
     if env_id not in EXPERTS:
-        raise ValueError(f"No scripted expert for env id {env_id!r}. Available: {sorted(EXPERTS)}")
+        raise ValueError(f"No scripted expert for env id {env_id!r}. {known_ids_hint(env_id, EXPERTS)}")
     module_name, class_name = EXPERTS[env_id].split(":")
     expert_class = getattr(importlib.import_module(module_name), class_name)
     return expert_class(env, noise_scale=noise_scale, **kwargs)

@@ -17,6 +17,8 @@ Stabilizers: success-buffer BC (OGPO+, ``success_bc_coef``), sign-consensus adva
 
 from __future__ import annotations
 
+import io
+import pathlib
 import warnings
 from collections import defaultdict
 from collections.abc import Callable
@@ -30,12 +32,14 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.save_util import load_from_pkl
 from stable_baselines3.common.utils import FloatSchedule, polyak_update, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
 from tqdm.auto import tqdm
 
 from sb3_ogpo.common.buffers import ChunkReplayBuffer, episode_succeeded
 from sb3_ogpo.common.demos import Demonstrations
+from sb3_ogpo.common.env_ids import check_registered_env_id
 from sb3_ogpo.ogpo.policies import MlpPolicy, MultiInputPolicy, OGPOPolicy
 
 SelfOGPO = TypeVar("SelfOGPO", bound="OGPO")
@@ -88,6 +92,20 @@ def aggregate_members(q_values: th.Tensor, aggregation: str) -> th.Tensor:
     raise ValueError(f"target_q_aggregation must be one of {TARGET_AGGREGATIONS}, got {aggregation!r}.")
 
 
+def best_of_n_choice(q_values: th.Tensor, n_candidates: int) -> th.Tensor:
+    """Index of the best of ``n_candidates`` chunks per state under the min of two critics drawn at random,
+    independently for each candidate (as the released code does), from ensemble values ``(M, N * B)``.
+
+    :return: the chosen candidate per state, shape ``(B,)``.
+    """
+    n_members, n_rows = q_values.shape
+    rows = th.arange(n_rows, device=q_values.device)
+    first = th.randint(0, n_members, (n_rows,), device=q_values.device)
+    second = (first + th.randint(1, n_members, (n_rows,), device=q_values.device)) % n_members  # another member
+    pessimistic = th.minimum(q_values[first, rows], q_values[second, rows])
+    return pessimistic.view(n_candidates, -1).argmax(0)
+
+
 def clipped_surrogate_loss(ratio: th.Tensor, advantages: th.Tensor, clip_low: float, clip_high: float) -> th.Tensor:
     """PPO's pessimistic clipped objective, negated: ``-mean min(w A, clip(w, lo, hi) A)``."""
     return -th.min(ratio * advantages, ratio.clamp(clip_low, clip_high) * advantages).mean()
@@ -101,12 +119,37 @@ def chunked_td_target(
     return rewards + discounts * aggregate_members(per_member, aggregation)
 
 
+def warm_restart_factor(step: int, period: int, warmup_steps: int, floor_ratio: float) -> float:
+    """Multiplier of the actor learning rate at actor step ``step`` (cosine with warm restarts).
+
+    Each period of ``period`` steps rises linearly from ``floor_ratio`` to 1 over ``warmup_steps``,
+    then decays along a cosine back to ``floor_ratio`` (the released code: 2e-5 -> 4.5e-5 over 2k
+    steps, back to 2e-5 at 50k, repeat). ``period`` 0 means a constant 1.
+    """
+    if period <= 0:
+        return 1.0
+    position = step % period
+    if position < warmup_steps:
+        return floor_ratio + (1.0 - floor_ratio) * position / warmup_steps
+    progress = (position - warmup_steps) / max(period - warmup_steps, 1)
+    return floor_ratio + (1.0 - floor_ratio) * 0.5 * (1.0 + np.cos(np.pi * progress))
+
+
 class OGPO(OffPolicyAlgorithm):
     """Off-Policy Generative Policy Optimization for flow policies with action chunks.
 
     :param policy: "MlpPolicy" (Box observations) or "MultiInputPolicy" (Dict observations).
     :param env: the env (Box actions only; any ``n_envs >= 1``).
-    :param learning_rate: actor learning rate (float or schedule; paper 4.5e-5).
+    :param learning_rate: actor learning rate (float or schedule; paper 4.5e-5), the peak of the warm
+        restarts below.
+    :param actor_lr_restart_period: actor steps per cosine warm restart of the actor learning rate
+        (released code: 50k); 0 keeps ``learning_rate`` as given.
+    :param actor_lr_warmup_steps: actor steps of linear warm-up at the start of each restart period (2k).
+    :param actor_lr_floor_ratio: the learning rate at the start and end of each period, as a fraction of
+        ``learning_rate`` (released code: 2e-5 / 4.5e-5).
+    :param reset_optimizers: create both optimizers afresh (and restart the actor's learning-rate
+        schedule) when online training starts, and the actor's again when the policy-gradient term joins
+        (the released code's behaviour: Adam's moments from BC-sized gradients are not carried over).
     :param critic_learning_rate: critic learning rate (float or schedule); None uses ``learning_rate``.
     :param buffer_size: replay buffer capacity in transitions.
     :param learning_starts: env steps collected by the (BC) flow policy before updates start (paper 10k).
@@ -120,7 +163,8 @@ class OGPO(OffPolicyAlgorithm):
     :param gradient_steps: update rounds per ``train`` call; -1 means one per env step collected.
     :param actor_utd: actor steps per update round (update-to-data ratio of the actor); 0 switches the
         policy update off (critics still learn), a useful control run.
-    :param critic_utd: critic steps per update round (update-to-data ratio of the critics).
+    :param critic_utd: critic steps per update round (update-to-data ratio of the critics); 0 freezes the
+        critics at their random initialization (a control: a consistent but uninformative push).
     :param critic_warmup_steps: update rounds (after ``learning_starts``) in which only the critics
         learn, so that the first policy updates follow a trained critic rather than a random one (the
         released code's ``q_warmup_steps``; 0 in the paper's scripts).
@@ -155,7 +199,7 @@ class OGPO(OffPolicyAlgorithm):
     :param target_sample_reducer: "mean", "median" or "trimmed_mean" over the G' samples per member.
     :param best_of_n: N of Best-of-N rollouts: N SDE samples, execute the argmax of the min over two
         random target critics (1 = plain OGPO; released scripts use 8).
-    :param max_grad_norm: gradient-norm clip of both optimizers.
+    :param max_grad_norm: gradient-norm clip of both optimizers (released code: 1000, in effect none).
     :param actor_weight_decay: AdamW weight decay of the actor.
     :param critic_weight_decay: AdamW weight decay of the critics (1e-5).
     :param init_policy: start from a saved OGPO model (path to a zip) or from a task's clipped BC
@@ -178,6 +222,10 @@ class OGPO(OffPolicyAlgorithm):
         policy: Union[str, type[OGPOPolicy]],
         env: Union[GymEnv, str],
         learning_rate: Union[float, Schedule] = 4.5e-5,
+        actor_lr_restart_period: int = 50_000,
+        actor_lr_warmup_steps: int = 2_000,
+        actor_lr_floor_ratio: float = 2e-5 / 4.5e-5,
+        reset_optimizers: bool = True,
         critic_learning_rate: Optional[Union[float, Schedule]] = None,
         buffer_size: int = 1_000_000,
         learning_starts: int = 10_000,
@@ -212,7 +260,7 @@ class OGPO(OffPolicyAlgorithm):
         n_target_samples: int = 1,
         target_sample_reducer: str = "mean",
         best_of_n: int = 1,
-        max_grad_norm: float = 1.0,
+        max_grad_norm: float = 1000.0,
         actor_weight_decay: float = 0.0,
         critic_weight_decay: float = 1e-5,
         init_policy: Optional[str] = None,
@@ -227,15 +275,28 @@ class OGPO(OffPolicyAlgorithm):
         _init_setup_model: bool = True,
     ) -> None:
         _check_positive_int(denoising_steps=denoising_steps, n_group=n_group, n_critics=n_critics,
-                            chunk_size=chunk_size, critic_utd=critic_utd,
+                            chunk_size=chunk_size,
                             n_target_samples=n_target_samples, best_of_n=best_of_n, batch_size=batch_size)
         if success_buffer_min_size is not None:
             _check_positive_int(success_buffer_min_size=success_buffer_min_size)
         if not isinstance(actor_utd, (int, np.integer)) or actor_utd < 0:
             raise ValueError(f"actor_utd must be a non-negative integer (0 switches the policy update off), got {actor_utd!r}.")
-        for name, value in (("critic_warmup_steps", critic_warmup_steps), ("policy_gradient_starts", policy_gradient_starts)):
+        for name, value in (("critic_warmup_steps", critic_warmup_steps), ("policy_gradient_starts", policy_gradient_starts),
+                            ("critic_utd", critic_utd), ("actor_lr_restart_period", actor_lr_restart_period),
+                            ("actor_lr_warmup_steps", actor_lr_warmup_steps)):
             if not isinstance(value, (int, np.integer)) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}.")
+        _check_unit_interval(gamma=gamma, tau_actor=tau_actor, tau_critic=tau_critic, slow_tau=slow_tau)
+        _check_non_negative(success_bc_coef=success_bc_coef, chi2_coef=chi2_coef, actor_weight_decay=actor_weight_decay,
+                            critic_weight_decay=critic_weight_decay)
+        _check_clip_range(clip_range)
+        if not 0.0 <= actor_lr_floor_ratio <= 1.0:
+            raise ValueError(f"actor_lr_floor_ratio must be in [0, 1], got {actor_lr_floor_ratio!r}.")
+        if actor_lr_restart_period and actor_lr_warmup_steps >= actor_lr_restart_period:
+            raise ValueError(f"actor_lr_warmup_steps ({actor_lr_warmup_steps}) must be shorter than "
+                             f"actor_lr_restart_period ({actor_lr_restart_period}).")
+        if not max_grad_norm > 0:
+            raise ValueError(f"max_grad_norm must be > 0, got {max_grad_norm!r}.")
         if n_group < 2:
             raise ValueError(f"n_group must be >= 2: group advantages of a single chain are always 0 (got {n_group}).")
         if advantage not in ADVANTAGE_STRATEGIES:
@@ -246,6 +307,8 @@ class OGPO(OffPolicyAlgorithm):
             raise ValueError(f"target_sample_reducer must be one of {SAMPLE_REDUCERS}, got {target_sample_reducer!r}.")
         if best_of_n > 1 and n_critics < 2:
             raise ValueError("best_of_n > 1 scores samples with the min over two critics: use n_critics >= 2.")
+        if isinstance(env, str):
+            check_registered_env_id(env)
         policy_kwargs = dict(policy_kwargs or {})
         policy_kwargs.update(
             chunk_size=chunk_size,
@@ -279,6 +342,11 @@ class OGPO(OffPolicyAlgorithm):
             support_multi_env=True,
         )
         self.critic_learning_rate = critic_learning_rate
+        self.actor_lr_restart_period = actor_lr_restart_period
+        self.actor_lr_warmup_steps = actor_lr_warmup_steps
+        self.actor_lr_floor_ratio = actor_lr_floor_ratio
+        self.reset_optimizers = reset_optimizers
+        self._actor_steps_since_reset = 0
         self.tau_actor = tau_actor
         self.tau_critic = tau_critic
         self.actor_utd = actor_utd
@@ -338,16 +406,24 @@ class OGPO(OffPolicyAlgorithm):
         if self.optimize_memory_usage:
             raise ValueError("OGPO's chunk replay buffer does not support optimize_memory_usage.")
         super()._setup_model()
-        self.policy.optimizer = self.policy.optimizer_class(
-            self.policy.actor.parameters(), lr=self.lr_schedule(1), weight_decay=self.actor_weight_decay
-        )
         critic_lr = self.learning_rate if self.critic_learning_rate is None else self.critic_learning_rate
         self.critic_lr_schedule = FloatSchedule(critic_lr)
-        self.critic_optimizer = th.optim.AdamW(
-            self.policy.critic.parameters(), lr=self.critic_lr_schedule(1), weight_decay=self.critic_weight_decay
-        )
+        self._create_optimizers(actor=True, critic=True)
         self.clip_range_schedule = FloatSchedule(self.clip_range)
         self._reset_rollout_chunks()
+
+    def _create_optimizers(self, actor: bool, critic: bool) -> None:
+        """(Re)create the actor's and/or the critics' AdamW optimizer; a fresh actor optimizer also
+        restarts the actor's learning-rate warm restarts."""
+        if actor:
+            self.policy.optimizer = self.policy.optimizer_class(
+                self.policy.actor.parameters(), lr=self.lr_schedule(1), weight_decay=self.actor_weight_decay
+            )
+            self._actor_steps_since_reset = 0
+        if critic:
+            self.critic_optimizer = th.optim.AdamW(
+                self.policy.critic.parameters(), lr=self.critic_lr_schedule(1), weight_decay=self.critic_weight_decay
+            )
 
     def _reset_rollout_chunks(self) -> None:
         action_dim = self.policy.action_dim
@@ -359,6 +435,32 @@ class OGPO(OffPolicyAlgorithm):
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer", "critic_optimizer"], []
+
+    def load_replay_buffer(self, path: Union[str, pathlib.Path, io.BufferedIOBase], truncate_last_traj: bool = True) -> None:
+        """Load a replay buffer saved by :meth:`save_replay_buffer`, with its success buffer and episode bookkeeping.
+
+        A buffer from a model with other spaces, number of envs, chunk size or success-buffer setting is refused
+        with a ``ValueError`` naming the differences. Pending action chunks are not part of the buffer: every env
+        re-plans at its next step.
+
+        :param path: the pickled buffer.
+        :param truncate_last_traj: the envs start new episodes after loading (as after ``OGPO.load``): mark each
+            env's interrupted episode as timed out, so that no window runs across into the next episode. False
+            keeps the buffer as saved, for continuing the very same episodes in this process.
+        """
+        buffer = load_from_pkl(path, self.verbose)
+        if not isinstance(buffer, ChunkReplayBuffer):
+            raise ValueError(f"{path!r} holds a {type(buffer).__name__}, not OGPO's ChunkReplayBuffer.")
+        buffer.check_compatible(self.observation_space, self.action_space, self.n_envs, self.chunk_size,
+                                with_success_buffer=self.success_bc_coef > 0)
+        buffer.gamma = self.gamma  # rewards are stored per step: windows use this model's discount
+        for part in (buffer, buffer.success_buffer):
+            if part is not None:
+                part.device = self.device
+        if truncate_last_traj:
+            buffer.truncate_last_trajectory()
+        self.replay_buffer = buffer
+        self._reset_rollout_chunks()
 
     def load_init_policy(self, init_policy: str) -> None:
         """Copy the actor of a saved OGPO model (or of a task's clipped BC start) into this model."""
@@ -420,13 +522,13 @@ class OGPO(OffPolicyAlgorithm):
             chunks, _, _ = policy.sample_chunks(features, policy.actor_target, stochastic=True, n_samples=self.best_of_n)
             if self.best_of_n == 1:
                 return chunks.float()
-            members = th.randperm(policy.n_critics, device=self.device)[:2]
-            q_values = policy.critic_target(features.repeat(self.best_of_n, 1), chunks)[members].min(0).values
-        best = q_values.float().view(self.best_of_n, -1).argmax(0)
+            q_values = policy.critic_target(features.repeat(self.best_of_n, 1), chunks)
+        best = best_of_n_choice(q_values, self.best_of_n)
         return chunks.float().view(self.best_of_n, -1, policy.flow_dim)[best, th.arange(best.shape[0])]
 
     def _store_transition(self, replay_buffer: ReplayBuffer, buffer_action: np.ndarray, new_obs: Any,
                           reward: np.ndarray, dones: np.ndarray, infos: list[dict[str, Any]]) -> None:
+        _check_finite_reward(reward)
         _check_finite_observation(new_obs)
         super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
         self._rollout_chunk_index[np.asarray(dones, dtype=bool)] = self.chunk_size  # new episode: re-plan
@@ -444,13 +546,16 @@ class OGPO(OffPolicyAlgorithm):
     def train(self, gradient_steps: int, batch_size: int = 256) -> None:
         self.policy.set_training_mode(True)
         progress = self._current_progress_remaining
-        actor_lr, critic_lr = self.lr_schedule(progress), self.critic_lr_schedule(progress)
-        update_learning_rate(self.policy.optimizer, actor_lr)
-        update_learning_rate(self.critic_optimizer, critic_lr)
+        critic_lr = self.critic_lr_schedule(progress)
         clip_range = self.clip_range_schedule(progress)
+        if not clip_range > 0:
+            raise ValueError(f"clip_range must be > 0, but its schedule gave {clip_range!r} at progress remaining {progress:.3f}.")
         metrics: dict[str, list[float]] = defaultdict(list)
         for round_index in range(gradient_steps):
             update = self._n_updates + round_index
+            if self.reset_optimizers and (update == 0 or (update == self.policy_gradient_starts and update > 0)):
+                self._create_optimizers(actor=True, critic=update == 0)
+            update_learning_rate(self.critic_optimizer, critic_lr)
             policy_gradient = update >= self.policy_gradient_starts
             actor_steps = 0 if update < self.critic_warmup_steps else self.actor_utd
             if not policy_gradient and self.success_bc_coef <= 0:
@@ -460,11 +565,11 @@ class OGPO(OffPolicyAlgorithm):
                     self._actor_step(batch_size, clip_range, metrics)
                 else:
                     self._success_bc_step(batch_size, metrics)
-            for _ in range(self.critic_utd):
+            for _ in range(self.critic_utd):  # 0: frozen (random) critics, a control
                 self._critic_step(self.critic_batch_size or batch_size, metrics)
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/learning_rate", actor_lr)
+        self.logger.record("train/learning_rate", self._actor_learning_rate(progress))
         self.logger.record("train/critic_learning_rate", critic_lr)
         self.logger.record("train/clip_range", clip_range)
         if self.replay_buffer.success_buffer is not None:
@@ -544,9 +649,16 @@ class OGPO(OffPolicyAlgorithm):
         self._apply_actor_gradient(self.success_bc_coef * bc_loss)
         metrics["bc_loss"].append(bc_loss.item())
 
+    def _actor_learning_rate(self, progress_remaining: float) -> float:
+        factor = warm_restart_factor(self._actor_steps_since_reset, self.actor_lr_restart_period,
+                                     self.actor_lr_warmup_steps, self.actor_lr_floor_ratio)
+        return self.lr_schedule(progress_remaining) * factor
+
     def _apply_actor_gradient(self, loss: th.Tensor) -> None:
         """One optimizer step of the actor on ``loss``, then the EMA and slow actors follow."""
         policy = self.policy
+        update_learning_rate(policy.optimizer, self._actor_learning_rate(self._current_progress_remaining))
+        self._actor_steps_since_reset += 1
         policy.optimizer.zero_grad()
         loss.backward()
         th.nn.utils.clip_grad_norm_(policy.actor.parameters(), self.max_grad_norm)
@@ -588,6 +700,7 @@ class OGPO(OffPolicyAlgorithm):
         eval_callback: Optional[Callable[[OGPO, int], bool]] = None,
         progress_bar: bool = False,
         ema_tau: Optional[float] = None,
+        max_grad_norm: float = 1.0,
     ) -> int:
         """Flow-matching behaviour cloning on demonstrations, with h-step chunk targets.
 
@@ -608,8 +721,11 @@ class OGPO(OffPolicyAlgorithm):
         :param eval_callback: return False to stop BC early (e.g. the clipped start's success threshold).
         :param progress_bar: show a tqdm progress bar.
         :param ema_tau: keep and return the EMA of the BC iterates with this rate (None: the last iterate).
+        :param max_grad_norm: gradient-norm clip of the BC steps (independent of the online ``max_grad_norm``).
         :return: the number of gradient steps taken.
         """
+        if max_grad_norm <= 0:
+            raise ValueError(f"max_grad_norm must be > 0, got {max_grad_norm}.")
         if ema_tau is not None and not 0.0 < ema_tau <= 1.0:
             raise ValueError(f"ema_tau must be in (0, 1], got {ema_tau}.")
         demonstrations.validate(self.observation_space, self.action_space)
@@ -633,7 +749,7 @@ class OGPO(OffPolicyAlgorithm):
                 loss = policy.flow_matching_loss(policy.features(batch_obs), chunk_targets[index]).float()
             optimizer.zero_grad()
             loss.backward()
-            th.nn.utils.clip_grad_norm_(policy.actor.parameters(), self.max_grad_norm)
+            th.nn.utils.clip_grad_norm_(policy.actor.parameters(), max_grad_norm)
             optimizer.step()
             if ema_tau is not None:
                 polyak_update(policy.actor.parameters(), average.parameters(), ema_tau)
@@ -676,6 +792,37 @@ def _check_positive_int(**values: int) -> None:
     for name, value in values.items():
         if not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+
+def _check_unit_interval(**values: float) -> None:
+    for name, value in values.items():
+        if not isinstance(value, (int, float, np.number)) or not 0.0 < value <= 1.0:
+            raise ValueError(f"{name} must be in (0, 1], got {value!r}.")
+
+
+def _check_non_negative(**values: float) -> None:
+    for name, value in values.items():
+        if not isinstance(value, (int, float, np.number)) or not value >= 0.0:
+            raise ValueError(f"{name} must be >= 0, got {value!r}.")
+
+
+def _check_clip_range(clip_range: Union[float, Schedule]) -> None:
+    """``clip_range`` (or a schedule's values at the start and the end of training) must be > 0."""
+    values = [clip_range(1.0), clip_range(0.0)] if callable(clip_range) else [clip_range]
+    for value in values:
+        if not isinstance(value, (int, float, np.number)) or not value > 0.0:
+            kind = "a schedule whose value is" if callable(clip_range) else "a value of"
+            raise ValueError(f"clip_range must be > 0 (the PPO clip epsilon), got {kind} {value!r}.")
+
+
+def _check_finite_reward(reward: np.ndarray) -> None:
+    reward = np.asarray(reward, dtype=np.float64).reshape(-1)
+    bad = np.flatnonzero(~np.isfinite(reward))
+    if len(bad):
+        raise ValueError(
+            f"The env returned a non-finite reward ({reward[bad[0]]} in env {bad[0]}); OGPO cannot learn from it and "
+            "does not store it. Fix the env's reward (e.g. find the step with stable_baselines3.common.vec_env.VecCheckNan)."
+        )
 
 
 def _check_finite_observation(observation: Any) -> None:

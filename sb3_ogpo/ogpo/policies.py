@@ -203,7 +203,7 @@ class EnsembleLayerNorm(nn.Module):
 class EnsembleCritic(nn.Module):
     """M Q-networks ``Q_m(features(s), chunk)`` (LayerNorm MLPs) with stacked weights.
 
-    :return: from ``forward``, Q-values of shape ``(M, B)``.
+    :return: from ``forward``, float32 Q-values of shape ``(M, B)`` (also under bf16 autocast).
     """
 
     def __init__(self, features_dim: int, flow_dim: int, net_arch: list[int], n_critics: int) -> None:
@@ -219,7 +219,11 @@ class EnsembleCritic(nn.Module):
 
     def forward(self, features: th.Tensor, actions: th.Tensor) -> th.Tensor:
         inputs = th.cat([features, actions], dim=-1)
-        return self.net(inputs.unsqueeze(0).expand(self.n_critics, *inputs.shape)).squeeze(-1)
+        hidden = self.net[:-1](inputs.unsqueeze(0).expand(self.n_critics, *inputs.shape))
+        # The output layer runs in float32 even under bf16 autocast: bfloat16 keeps 8 significant bits
+        # (spacing 0.5 for |Q| in [64, 128)), as coarse as the differences between a group's chunks.
+        with th.autocast(device_type=hidden.device.type, enabled=False):
+            return self.net[-1](hidden.float()).squeeze(-1)
 
 
 class OGPOPolicy(BasePolicy):

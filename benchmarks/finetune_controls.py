@@ -1,0 +1,84 @@
+"""Fine-tune a task's clipped start with OGPO and its controls, through RL Zoo, on the same evaluation episodes.
+
+    python benchmarks/finetune_controls.py --env AdroitHandDoorSparse-v1 --variant pg --seed 0 [--folder runs] \
+        [--eval-freq 5000] [--eval-episodes 64] [-n 40000] [-params key:value ...]
+
+Variants (each the entry of hyperparams/ogpo.yml plus these overrides, so that they differ in one thing):
+
+- ``pg``: the entry as it is (the policy-gradient term from the first update after ``learning_starts``);
+- ``success_bc``: the success-buffer BC term alone (the policy-gradient term never joins);
+- ``frozen_actor``: no actor update at all (``actor_utd 0``; the critics still learn): the start's own success
+  under the same data collection;
+- ``random_critic``: the policy-gradient term against critics frozen at their random initialization
+  (``critic_utd 0``): a consistent but uninformative push, to tell "the critics are wrong" from "any consistent
+  push breaks this start".
+
+Every variant of a seed evaluates the same episodes (RL Zoo seeds the evaluation env with ``--seed``). Runs go to
+``<folder>/<variant>/ogpo/<env>_<n>``; ``--summary`` prints the evaluation curves of every run found there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+VARIANTS: dict[str, list[str]] = {
+    "pg": [],
+    "success_bc": ["policy_gradient_starts:1000000000"],
+    "frozen_actor": ["actor_utd:0"],
+    "random_critic": ["critic_utd:0"],
+}
+
+
+def command(env_id: str, variant: str, seed: int, folder: Path, eval_freq: int, eval_episodes: int,
+            n_timesteps: int | None, params: list[str]) -> list[str]:
+    """The ``rl_zoo3.train`` command line of one run."""
+    args = [sys.executable, "-m", "rl_zoo3.train", "--algo", "ogpo", "--env", env_id, "--seed", str(seed),
+            "--eval-freq", str(eval_freq), "--eval-episodes", str(eval_episodes), "--n-eval-envs", "1",
+            "-f", str(folder / variant), "--log-interval", "10"]
+    if n_timesteps is not None:
+        args += ["-n", str(n_timesteps)]
+    overrides = VARIANTS[variant] + list(params)
+    return args + (["-params", *overrides] if overrides else [])
+
+
+def summary(folder: Path) -> None:
+    """Print every run's evaluation success per evaluation (mean over its episodes)."""
+    for path in sorted(folder.glob("*/ogpo/*/evaluations.npz")):
+        data = np.load(path)
+        curve = ", ".join(f"{int(t)}: {s:.2f}" for t, s in zip(data["timesteps"], data["successes"].mean(axis=1)))
+        print(f"{path.parent.relative_to(folder)}: {curve}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env")
+    parser.add_argument("--variant", choices=sorted(VARIANTS), default="pg")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--folder", type=Path, default=Path("runs"))
+    parser.add_argument("--eval-freq", type=int, default=5000)
+    parser.add_argument("--eval-episodes", type=int, default=64)
+    parser.add_argument("-n", "--n-timesteps", type=int, default=None, help="default: the entry's n_timesteps")
+    parser.add_argument("-params", "--params", nargs="*", default=[], help="more key:value overrides (RL Zoo syntax)")
+    parser.add_argument("--summary", action="store_true", help="print the curves of the runs under --folder and exit")
+    parser.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
+    args = parser.parse_args()
+    if args.summary:
+        summary(args.folder)
+        return
+    if not args.env:
+        parser.error("--env is required unless --summary is given")
+    cmd = command(args.env, args.variant, args.seed, args.folder, args.eval_freq, args.eval_episodes,
+                  args.n_timesteps, args.params)
+    print(" ".join(cmd[1:]), flush=True)
+    if not args.dry_run:
+        sys.exit(subprocess.call(cmd, env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""What the released code does and ours must match: float32 critic values under bf16, fresh optimizers
+with the actor's warm-restart schedule when online training starts and when the policy-gradient term
+joins, the released rewards' env ids, and the frozen-random-critic control."""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+
+import sb3_ogpo  # noqa: F401
+from sb3_ogpo import OGPO
+from sb3_ogpo.ogpo.ogpo import warm_restart_factor
+
+SMALL = dict(policy_kwargs=dict(actor_net_arch=[32, 32], critic_net_arch=[32, 32]), n_critics=3,
+             chunk_size=2, denoising_steps=3, n_group=4, batch_size=16)
+
+
+def test_critic_values_are_float32_under_bf16_autocast():
+    model = OGPO("MlpPolicy", "PointMassMultimodal-v0", bf16=True, seed=0, **SMALL)
+    policy = model.policy
+    features, chunks = th.randn(8, 2), th.rand(8, policy.flow_dim) * 2 - 1
+    with model._autocast():
+        q_values = policy.critic(features, chunks)
+    assert q_values.dtype == th.float32 and q_values.shape == (3, 8)
+    # Finer than bfloat16 can hold: shift the output bias by a tenth of bf16's spacing at |Q| ~ 100.
+    with th.no_grad():
+        policy.critic.net[-1].bias.fill_(100.0)
+        with model._autocast():
+            base = policy.critic(features, chunks)
+        policy.critic.net[-1].bias.add_(0.05)
+        with model._autocast():
+            shifted = policy.critic(features, chunks)
+    assert th.allclose(shifted - base, th.full_like(base, 0.05), atol=1e-3)
+
+
+def test_warm_restart_factor_follows_the_released_schedule():
+    floor = 2e-5 / 4.5e-5
+    assert warm_restart_factor(0, 50_000, 2_000, floor) == pytest.approx(floor)
+    assert warm_restart_factor(1_000, 50_000, 2_000, floor) == pytest.approx((1 + floor) / 2)
+    assert warm_restart_factor(2_000, 50_000, 2_000, floor) == pytest.approx(1.0)
+    assert warm_restart_factor(26_000, 50_000, 2_000, floor) == pytest.approx((1 + floor) / 2)
+    assert warm_restart_factor(49_999, 50_000, 2_000, floor) == pytest.approx(floor, abs=1e-6)
+    assert warm_restart_factor(50_000, 50_000, 2_000, floor) == pytest.approx(floor)  # restarts
+    assert warm_restart_factor(123, 0, 2_000, floor) == 1.0  # period 0: constant
+
+
+def _adam_steps(optimizer: th.optim.Optimizer) -> int:
+    states = [state for state in optimizer.state.values() if "step" in state]
+    return int(max(float(state["step"]) for state in states)) if states else 0
+
+
+def test_fresh_optimizers_when_online_training_starts_and_when_the_policy_gradient_joins():
+    model = OGPO("MlpPolicy", "PointMassMultimodal-v0", success_bc_coef=1.0, policy_gradient_starts=30,
+                 learning_starts=20, learning_rate=1e-3, actor_lr_restart_period=100, actor_lr_warmup_steps=10,
+                 seed=0, **SMALL)
+    # Optimizer state from before online training (e.g. a user's own steps) is not carried over.
+    actor_optimizer, critic_optimizer = model.policy.optimizer, model.critic_optimizer
+    model.learn(40)  # 20 update rounds, success-BC only
+    assert model.policy.optimizer is not actor_optimizer and model.critic_optimizer is not critic_optimizer
+    assert _adam_steps(model.policy.optimizer) == 20 and _adam_steps(model.critic_optimizer) == 20
+    assert model._actor_steps_since_reset == 20
+    bc_optimizer = model.policy.optimizer
+    model.learn(20, reset_num_timesteps=False)  # rounds 20..39: the policy gradient joins at 30
+    assert model.policy.optimizer is not bc_optimizer
+    assert _adam_steps(model.policy.optimizer) == 10 and model._actor_steps_since_reset == 10
+    assert _adam_steps(model.critic_optimizer) == 40  # the critics' optimizer is kept
+    # The actor's learning rate restarted with the optimizer: 10 steps into a 10-step warm-up = the peak.
+    assert model.policy.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 * warm_restart_factor(9, 100, 10, 2 / 4.5))
+
+
+def test_reset_optimizers_false_keeps_the_optimizers():
+    model = OGPO("MlpPolicy", "PointMassMultimodal-v0", learning_starts=20, reset_optimizers=False, seed=0, **SMALL)
+    actor_optimizer, critic_optimizer = model.policy.optimizer, model.critic_optimizer
+    model.learn(30)
+    assert model.policy.optimizer is actor_optimizer and model.critic_optimizer is critic_optimizer
+
+
+def test_frozen_random_critic_control_runs():
+    model = OGPO("MlpPolicy", "PointMassMultimodal-v0", learning_starts=20, critic_utd=0, seed=0, **SMALL)
+    critic = [p.clone() for p in model.policy.critic.parameters()]
+    actor = [p.clone() for p in model.policy.actor.parameters()]
+    model.learn(60)
+    assert all(th.equal(a, b) for a, b in zip(critic, model.policy.critic.parameters()))
+    assert all(th.equal(a, b) for a, b in zip(critic, model.policy.critic_target.parameters()))
+    assert not all(th.equal(a, b) for a, b in zip(actor, model.policy.actor.parameters()))
+    assert np.isfinite(model.logger.name_to_value["train/policy_loss"])
+
+
+def test_adroit_sparse_id_gives_plus_ten_on_the_experts_success_steps():
+    from sb3_ogpo.envs.adroit import make_adroit
+    from sb3_ogpo.experts import make_expert
+
+    env = make_adroit("AdroitHandDoorSparse-v1")
+    expert = make_expert("AdroitHandDoor-v1", env, noise_scale=0.0)
+    observation, _ = env.reset(seed=0)
+    expert.reset(np.random.default_rng(0))
+    rewards, successes = [], []
+    truncated = terminated = False
+    while not (terminated or truncated):
+        observation, reward, terminated, truncated, info = env.step(expert.act(observation))
+        rewards.append(reward)
+        successes.append(info["is_success"])
+    env.close()
+    assert any(successes) and len(rewards) == 200
+    for reward, success in zip(rewards, successes):
+        assert reward == pytest.approx(10.0 if success else -0.1)
+
+
+def test_robomimic_released_id_gives_plus_five_and_terminates_on_the_experts_success_step():
+    from sb3_ogpo.experts import make_expert
+
+    env = gym.make("RobomimicLiftSuccessBonus-v0")
+    assert env.spec.max_episode_steps == 300
+    expert = make_expert("RobomimicLift-v0", env, noise_scale=0.0)
+    observation, _ = env.reset(seed=0)
+    expert.reset(np.random.default_rng(0))
+    rewards = []
+    terminated = truncated = False
+    while not (terminated or truncated):
+        observation, reward, terminated, truncated, info = env.step(expert.act(observation))
+        rewards.append(reward)
+    env.close()
+    assert terminated and info["is_success"]
+    assert rewards[-1] == 5.0 and all(r == -1.0 for r in rewards[:-1])
+
+
+def test_released_robomimic_ids_keep_the_v0_observations():
+    assert math.isclose(sb3_ogpo.envs.RELEASED_SUCCESS_REWARD, 5.0)
+    for env_id in sb3_ogpo.envs.RELEASED_ROBOMIMIC_TASKS:
+        assert gym.spec(env_id).kwargs["success_reward"] == 5.0
+
+
+def test_best_of_n_scores_each_candidate_with_its_own_random_critic_pair():
+    from sb3_ogpo.ogpo.ogpo import best_of_n_choice
+
+    th.manual_seed(0)
+    # 4 members, 3 candidates, 1 state. Candidate 2 is best under every pair of members; candidate 0 only
+    # under member 0 (which a pair never uses alone: the min over two distinct members hides it).
+    q_values = th.tensor([[100.0, 0.0, 5.0], [0.0, 1.0, 5.0], [0.0, 1.0, 5.0], [0.0, 1.0, 5.0]])
+    choices = {int(best_of_n_choice(q_values.view(4, 3), 3)) for _ in range(50)}
+    assert choices == {2}
+    # Pairs are drawn per candidate: member m values every chunk at m, so with one shared pair all 2000
+    # candidates would tie and argmax would pick candidate 0; with a pair each, the winner's pair is (8, 9).
+    q_values = th.arange(10.0).unsqueeze(1).repeat(1, 2000)
+    winners = [int(best_of_n_choice(q_values, 2000)) for _ in range(3)]
+    assert all(winner != 0 for winner in winners)

@@ -27,7 +27,6 @@ import contextlib
 import dataclasses
 import fcntl
 import json
-import math
 import os
 import platform
 import tempfile
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional
 import numpy as np
 
 from sb3_ogpo.common.env_ids import known_ids_hint
+from sb3_ogpo.common.evaluation import EvalResult, evaluate_success
 
 if TYPE_CHECKING:  # pragma: no cover
     import gymnasium as gym
@@ -369,76 +369,6 @@ def _atomic_save_model(model: OGPO, path: Path) -> None:
         raise
 
 
-# ----- evaluation -----------------------------------------------------------------------------------
-@dataclass
-class EvalResult:
-    """Success of a (possibly early-decided) evaluation."""
-
-    success_rate: float
-    episodes: int
-    successes: int
-    decided_early: bool = False
-    passed: Optional[bool] = None  # success_rate >= threshold over all n episodes (None: no threshold)
-
-
-class _Decided(Exception):
-    """Raised by the evaluation callback once the outcome against the threshold is certain."""
-
-
-def evaluate_success(
-    model: OGPO,
-    env: gym.Env | VecEnv,
-    n_episodes: int,
-    seed: Optional[int] = None,
-    threshold: Optional[float] = None,
-) -> EvalResult:
-    """Success rate of ``model``'s deterministic ODE policy over ``n_episodes``, read from
-    ``info["is_success"]`` (or ``info["success"]``) at each episode's end.
-
-    Runs :func:`stable_baselines3.common.evaluation.evaluate_policy` (which passes the action-chunk
-    ``state`` of ``model.predict`` back). With ``seed`` the env is re-seeded first and the flow's initial
-    noise comes from a forked torch generator seeded with it, so an evaluation is reproducible and leaves
-    the global torch RNG alone. With ``threshold`` the evaluation stops as soon as ``success_rate >=
-    threshold`` over the ``n_episodes`` is certain either way (same decision, fewer episodes); the returned
-    rate is then over the episodes run.
-    """
-    import torch as th
-    from stable_baselines3.common.evaluation import evaluate_policy
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
-
-    vec_env = env if isinstance(env, VecEnv) else DummyVecEnv([lambda: env])
-    outcomes: list[bool] = []
-    needed = None if threshold is None else max(0, math.ceil(threshold * n_episodes - 1e-9))
-
-    def callback(locals_: dict[str, Any], _globals: dict[str, Any]) -> None:
-        if not locals_["done"]:
-            return
-        info = locals_["info"]
-        outcomes.append(bool(info.get("is_success", info.get("success", False))))
-        if needed is not None:
-            successes = sum(outcomes)
-            if successes >= needed or len(outcomes) - successes > n_episodes - needed:
-                raise _Decided
-
-    devices = [model.device] if model.device.type == "cuda" else []
-    with th.random.fork_rng(devices=devices):
-        if seed is not None:
-            vec_env.seed(int(seed))
-            th.manual_seed(int(seed))
-        try:
-            evaluate_policy(model, vec_env, n_eval_episodes=n_episodes, deterministic=True, callback=callback, warn=False)
-        except _Decided:
-            pass
-    successes = int(sum(outcomes))
-    return EvalResult(
-        success_rate=successes / max(len(outcomes), 1),
-        episodes=len(outcomes),
-        successes=successes,
-        decided_early=len(outcomes) < n_episodes,
-        passed=None if needed is None else successes >= needed,
-    )
-
-
 # ----- clipping ---------------------------------------------------------------------------------------
 @dataclass
 class ClipResult:
@@ -599,12 +529,13 @@ def _bc_loss_probe(model: OGPO, demos: Demonstrations, n: int = 1024, seed: int 
     import torch as th
 
     from sb3_ogpo.common.demos import map_observations
-    from sb3_ogpo.ogpo.ogpo import _chunk_targets, _obs_to_device
+    from sb3_ogpo.common.tensors import obs_to_device
+    from sb3_ogpo.ogpo.losses import chunk_targets
 
     rows = np.random.default_rng(seed).permutation(len(demos))[:n]
     actions = np.clip(model.policy.scale_action(demos.actions.astype(np.float32)), -1.0, 1.0)
-    targets = th.as_tensor(_chunk_targets(actions, demos.episode_starts, model.chunk_size)[rows], device=model.device)
-    observations = _obs_to_device(map_observations(demos.observations, lambda array: array[rows]), model.device)
+    targets = th.as_tensor(chunk_targets(actions, demos.episode_starts, model.chunk_size)[rows], device=model.device)
+    observations = obs_to_device(map_observations(demos.observations, lambda array: array[rows]), model.device)
     devices = [model.device] if model.device.type == "cuda" else []
 
     def probe(current: OGPO) -> float:

@@ -11,7 +11,7 @@ import torch as th
 
 import sb3_ogpo  # noqa: F401
 from sb3_ogpo import OGPO
-from sb3_ogpo.ogpo.ogpo import warm_restart_factor
+from sb3_ogpo.ogpo.losses import warm_restart_factor
 
 SMALL = dict(policy_kwargs=dict(actor_net_arch=[32, 32], critic_net_arch=[32, 32]), n_critics=3,
              chunk_size=2, denoising_steps=3, n_group=4, batch_size=16)
@@ -133,7 +133,7 @@ def test_released_robomimic_ids_keep_the_v0_observations():
 
 
 def test_best_of_n_scores_each_candidate_with_its_own_random_critic_pair():
-    from sb3_ogpo.ogpo.ogpo import best_of_n_choice
+    from sb3_ogpo.ogpo.losses import best_of_n_choice
 
     th.manual_seed(0)
     # 4 members, 3 candidates, 1 state. Candidate 2 is best under every pair of members; candidate 0 only

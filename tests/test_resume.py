@@ -13,7 +13,6 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch as th
 
 import sb3_ogpo  # noqa: F401
 from sb3_ogpo import OGPO

@@ -16,6 +16,8 @@ from gymnasium import spaces
 from stable_baselines3.common.buffers import BaseBuffer
 from stable_baselines3.common.preprocessing import get_action_dim
 
+from sb3_ogpo.common.evaluation import episode_succeeded
+
 TensorObs = Union[th.Tensor, dict[str, th.Tensor]]
 _ARRAY_KEY = "__array__"  # storage key of non-Dict observations
 
@@ -27,11 +29,6 @@ class ChunkSamples(NamedTuple):
     discounts: th.Tensor  # (B,) gamma^h * (no termination inside the window)
     next_observations: TensorObs  # observation after the window (s_{t+h}, or the terminal one)
     valid: th.Tensor  # (B,) 1.0 for usable windows, 0.0 otherwise
-
-
-def episode_succeeded(info: dict[str, Any]) -> bool:
-    """Success as signalled by ``info["is_success"]`` or ``info["success"]``."""
-    return bool(info.get("is_success", info.get("success", False)))
 
 
 class ChunkReplayBuffer(BaseBuffer):

@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 
 from sb3_ogpo.common.env_ids import known_ids_hint
+from sb3_ogpo.common.evaluation import episode_succeeded
 
 # env id -> "module:ClassName".
 EXPERTS: dict[str, str] = {
@@ -60,11 +61,6 @@ def make_expert(env_id: str, env: gym.Env, noise_scale: float = 0.0, **kwargs: A
     return expert_class(env, noise_scale=noise_scale, **kwargs)
 
 
-def episode_success(info: dict) -> bool:
-    """Success flag of a step's info dict (``is_success``, or Adroit's ``success``)."""
-    return bool(info.get("is_success", info.get("success", False)))
-
-
 def rollout_expert(env: gym.Env, expert: ScriptedExpert, seed: int) -> dict[str, Any]:
     """Run one episode of ``expert`` in ``env`` (reset with ``seed``) and return its transitions.
 
@@ -82,7 +78,7 @@ def rollout_expert(env: gym.Env, expert: ScriptedExpert, seed: int) -> dict[str,
         actions.append(action)
         observation, reward, terminated, truncated, info = env.step(action)
         rewards.append(float(reward))
-        success = success or episode_success(info)
+        success = success or episode_succeeded(info)
     return {
         "observations": observations,
         "actions": np.stack(actions),
@@ -90,6 +86,6 @@ def rollout_expert(env: gym.Env, expert: ScriptedExpert, seed: int) -> dict[str,
         "terminated": terminated,
         "truncated": truncated,
         "success": success,
-        "final_success": episode_success(info),
+        "final_success": episode_succeeded(info),
         "final_observation": observation,
     }

@@ -37,103 +37,26 @@ from stable_baselines3.common.utils import FloatSchedule, polyak_update, update_
 from stable_baselines3.common.vec_env import VecEnv
 from tqdm.auto import tqdm
 
-from sb3_ogpo.common.buffers import ChunkReplayBuffer, episode_succeeded
+from sb3_ogpo.common.buffers import ChunkReplayBuffer
 from sb3_ogpo.common.demos import Demonstrations
 from sb3_ogpo.common.env_ids import check_registered_env_id
+from sb3_ogpo.common.evaluation import episode_succeeded
+from sb3_ogpo.common.tensors import obs_to_device
+from sb3_ogpo.ogpo.losses import (
+    ADVANTAGE_STRATEGIES,
+    SAMPLE_REDUCERS,
+    TARGET_AGGREGATIONS,
+    best_of_n_choice,
+    chi2_advantage,
+    chunk_targets,
+    chunked_td_target,
+    clipped_surrogate_loss,
+    group_advantage,
+    warm_restart_factor,
+)
 from sb3_ogpo.ogpo.policies import MlpPolicy, MultiInputPolicy, OGPOPolicy
 
 SelfOGPO = TypeVar("SelfOGPO", bound="OGPO")
-
-ADVANTAGE_STRATEGIES = ("vanilla", "conservative")
-TARGET_AGGREGATIONS = ("mean", "min")
-SAMPLE_REDUCERS = ("mean", "median", "trimmed_mean")
-
-
-# ----- the math of the update, one definition each ------------------------------------------------
-def group_advantage(q_values: th.Tensor, strategy: str = "vanilla") -> th.Tensor:
-    """Group-relative advantages from ensemble values ``q_values`` of shape ``(M, G, B)``.
-
-    ``vanilla``: ``A_ij = Q_ij - mean_j Q_ij`` with ``Q_ij`` the ensemble mean (no std normalization).
-    ``conservative``: per member ``A_m = Q_m - mean_j Q_m``; ``min_m A_m`` where all members agree the
-    sample is better than its group, ``max_m A_m`` where all agree it is worse, and 0 otherwise.
-
-    :return: advantages of shape ``(G, B)``.
-    """
-    if strategy == "vanilla":
-        q_mean = q_values.mean(0)
-        return q_mean - q_mean.mean(0, keepdim=True)
-    if strategy == "conservative":
-        per_member = q_values - q_values.mean(1, keepdim=True)
-        all_positive, all_negative = (per_member > 0).all(0), (per_member < 0).all(0)
-        zero = th.zeros_like(per_member[0])
-        return th.where(all_positive, per_member.min(0).values, th.where(all_negative, per_member.max(0).values, zero))
-    raise ValueError(f"advantage must be one of {ADVANTAGE_STRATEGIES}, got {strategy!r}.")
-
-
-def reduce_samples(q_values: th.Tensor, reducer: str, dim: int) -> th.Tensor:
-    """Reduce several next-action samples' values along ``dim`` (Q-variance reduction)."""
-    if reducer == "mean":
-        return q_values.mean(dim)
-    if reducer == "median":
-        return q_values.median(dim).values
-    if reducer == "trimmed_mean":
-        n = q_values.shape[dim]
-        cut = n // 4
-        return q_values.sort(dim).values.narrow(dim, cut, n - 2 * cut).mean(dim)
-    raise ValueError(f"target_sample_reducer must be one of {SAMPLE_REDUCERS}, got {reducer!r}.")
-
-
-def aggregate_members(q_values: th.Tensor, aggregation: str) -> th.Tensor:
-    """Aggregate ensemble members (dim 0): the paper uses the mean (min over-conservatizes)."""
-    if aggregation == "mean":
-        return q_values.mean(0)
-    if aggregation == "min":
-        return q_values.min(0).values
-    raise ValueError(f"target_q_aggregation must be one of {TARGET_AGGREGATIONS}, got {aggregation!r}.")
-
-
-def best_of_n_choice(q_values: th.Tensor, n_candidates: int) -> th.Tensor:
-    """Index of the best of ``n_candidates`` chunks per state under the min of two critics drawn at random,
-    independently for each candidate (as the released code does), from ensemble values ``(M, N * B)``.
-
-    :return: the chosen candidate per state, shape ``(B,)``.
-    """
-    n_members, n_rows = q_values.shape
-    rows = th.arange(n_rows, device=q_values.device)
-    first = th.randint(0, n_members, (n_rows,), device=q_values.device)
-    second = (first + th.randint(1, n_members, (n_rows,), device=q_values.device)) % n_members  # another member
-    pessimistic = th.minimum(q_values[first, rows], q_values[second, rows])
-    return pessimistic.view(n_candidates, -1).argmax(0)
-
-
-def clipped_surrogate_loss(ratio: th.Tensor, advantages: th.Tensor, clip_low: float, clip_high: float) -> th.Tensor:
-    """PPO's pessimistic clipped objective, negated: ``-mean min(w A, clip(w, lo, hi) A)``."""
-    return -th.min(ratio * advantages, ratio.clamp(clip_low, clip_high) * advantages).mean()
-
-
-def chunked_td_target(
-    rewards: th.Tensor, discounts: th.Tensor, next_q_values: th.Tensor, reducer: str, aggregation: str
-) -> th.Tensor:
-    """``y = sum_j gamma^j r_{t+j} + gamma^h m Qbar(s_{t+h}, a')`` from next values ``(M, G', B)``."""
-    per_member = reduce_samples(next_q_values, reducer, dim=1)
-    return rewards + discounts * aggregate_members(per_member, aggregation)
-
-
-def warm_restart_factor(step: int, period: int, warmup_steps: int, floor_ratio: float) -> float:
-    """Multiplier of the actor learning rate at actor step ``step`` (cosine with warm restarts).
-
-    Each period of ``period`` steps rises linearly from ``floor_ratio`` to 1 over ``warmup_steps``,
-    then decays along a cosine back to ``floor_ratio`` (the released code: 2e-5 -> 4.5e-5 over 2k
-    steps, back to 2e-5 at 50k, repeat). ``period`` 0 means a constant 1.
-    """
-    if period <= 0:
-        return 1.0
-    position = step % period
-    if position < warmup_steps:
-        return floor_ratio + (1.0 - floor_ratio) * position / warmup_steps
-    progress = (position - warmup_steps) / max(period - warmup_steps, 1)
-    return floor_ratio + (1.0 - floor_ratio) * 0.5 * (1.0 + np.cos(np.pi * progress))
-
 
 class OGPO(OffPolicyAlgorithm):
     """Off-Policy Generative Policy Optimization for flow policies with action chunks.
@@ -673,11 +596,7 @@ class OGPO(OffPolicyAlgorithm):
         with self._autocast():
             slow_log_prob = policy.chain_log_prob(policy.actor_slow, features, chains.float())
         density_ratio = th.exp(log_prob.detach() - slow_log_prob).view(self.n_group, -1)
-        beta = max(self.chi2_coef * q_values.std(0).mean().item(), 1e-8)
-        blend = th.sigmoid(self.chi2_alpha * (density_ratio - 1.0))
-        q_tilde = blend * q_values.min(0).values + (1 - blend) * q_values.mean(0)
-        score = q_tilde - beta * density_ratio
-        return score - score.mean(0, keepdim=True), min(1.0 + clip_range, 1.0 + self.chi2_max_ratio / beta)
+        return chi2_advantage(q_values, density_ratio, self.chi2_coef, self.chi2_alpha, self.chi2_max_ratio, clip_range)
 
     def _success_bc_loss(self, batch_size: int) -> th.Tensor:
         """Flow-matching BC on the success buffer; on the replay batch until the former holds
@@ -734,8 +653,8 @@ class OGPO(OffPolicyAlgorithm):
         if np.any(np.abs(actions) > 1.0 + 1e-6):
             warnings.warn("Some demonstration actions lie outside the action space bounds; they are clipped.")
             actions = np.clip(actions, -1.0, 1.0)
-        chunk_targets = th.as_tensor(_chunk_targets(actions, demonstrations.episode_starts, self.chunk_size), device=self.device)
-        observations = _obs_to_device(demonstrations.observations, self.device)
+        targets = th.as_tensor(chunk_targets(actions, demonstrations.episode_starts, self.chunk_size), device=self.device)
+        observations = obs_to_device(demonstrations.observations, self.device)
         optimizer = th.optim.AdamW(policy.actor.parameters(), lr=learning_rate)
         logger = self._logger if hasattr(self, "_logger") else configure(None, ["stdout"] if self.verbose else [])
         policy.set_training_mode(True)
@@ -746,7 +665,7 @@ class OGPO(OffPolicyAlgorithm):
             index = th.randint(0, n, (batch_size,), device=self.device)
             batch_obs = {k: v[index] for k, v in observations.items()} if isinstance(observations, dict) else observations[index]
             with self._autocast():
-                loss = policy.flow_matching_loss(policy.features(batch_obs), chunk_targets[index]).float()
+                loss = policy.flow_matching_loss(policy.features(batch_obs), targets[index]).float()
             optimizer.zero_grad()
             loss.backward()
             th.nn.utils.clip_grad_norm_(policy.actor.parameters(), max_grad_norm)
@@ -851,21 +770,4 @@ def _buffer_len(buffer: ChunkReplayBuffer) -> int:
     return buffer.buffer_size * buffer.n_envs if buffer.full else buffer.pos * buffer.n_envs
 
 
-def _chunk_targets(actions: np.ndarray, episode_starts: np.ndarray, chunk_size: int) -> np.ndarray:
-    """Flat chunks ``a_t .. a_{t+h-1}`` per step, repeating the episode's last action past its end."""
-    n = len(actions)
-    episode_id = np.cumsum(episode_starts) - 1
-    episode_end = np.zeros(n, dtype=np.int64)  # index of the last step of each step's episode
-    ends = np.flatnonzero(np.append(episode_starts[1:], True))
-    episode_end[:] = ends[episode_id]
-    rows = np.minimum(np.arange(n)[:, None] + np.arange(chunk_size)[None, :], episode_end[:, None])
-    return actions[rows].reshape(n, chunk_size * actions.shape[1]).astype(np.float32)
-
-
-def _obs_to_device(observations: Any, device: th.device) -> Any:
-    if isinstance(observations, dict):
-        return {k: th.as_tensor(np.asarray(v, dtype=np.float32), device=device) for k, v in observations.items()}
-    return th.as_tensor(np.asarray(observations, dtype=np.float32), device=device)
-
-
-__all__ = ["OGPO", "chunked_td_target", "clipped_surrogate_loss", "group_advantage"]
+__all__ = ["OGPO"]

@@ -104,6 +104,7 @@ setup(
     version="0.1.0",
     description="OGPO: off-policy generative policy optimization for Stable-Baselines3",
     packages=find_packages(include=["sb3_ogpo", "sb3_ogpo.*"]),
+    package_data={"sb3_ogpo.experts": ["data/*.json"]},
     python_requires=">=3.10",
     install_requires=[
         "torch>=2.3",

@@ -16,19 +16,18 @@ and the spread of the MC returns between chunks against their spread between rol
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import torch as th
 from stable_baselines3.common.logger import configure
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from door_diagnostic import DOOR_SETTINGS, zero_advantages  # noqa: E402
+from sb3_ogpo import OGPO
+from sb3_ogpo.envs.adroit import AdroitSuccessWrapper
+from sb3_ogpo.zoo.presets import load_preset
 
-from sb3_ogpo import OGPO  # noqa: E402
-from sb3_ogpo.envs.adroit import AdroitSuccessWrapper  # noqa: E402
+# The collection settings of the documented measurements (sessions 3-4): Best-of-8 rollouts.
+DOCUMENTED = dict(best_of_n=8, policy_kwargs=dict(actor_net_arch=[256] * 3, critic_net_arch=[256] * 3))
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
@@ -85,13 +84,12 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bc-actor", action="store_true",
-                        help="let the actor take success-BC steps (advantages zeroed) while the critics learn")
+                        help="let the actor take success-BC steps (no policy-gradient term) while the critics learn")
     args = parser.parse_args()
     th.set_num_threads(1)
-    if args.bc_actor:
-        zero_advantages()
-    settings = {**DOOR_SETTINGS, "learning_starts": args.learning_starts, "seed": args.seed, "actor_utd": int(args.bc_actor),
-                **json.loads(args.set)}
+    overrides = {**DOCUMENTED, "learning_starts": args.learning_starts, "seed": args.seed, "actor_utd": int(args.bc_actor),
+                 "policy_gradient_starts": 10**9, **json.loads(args.set)}
+    settings = load_preset("AdroitHandDoor-v1", overrides=overrides).kwargs
     model = OGPO("MlpPolicy", AdroitSuccessWrapper(gym.make("AdroitHandDoor-v1")), **settings)
     model.set_logger(configure(None, []))
     model.learn(args.train_steps)

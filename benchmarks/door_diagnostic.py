@@ -3,9 +3,12 @@
     OMP_NUM_THREADS=1 python benchmarks/door_diagnostic.py --updates 3000 --eval-every 500 \
         --set '{"tau_actor": 0.005}' --out /tmp/door_tau.csv
 
-Builds OGPO with the Door settings that hyperparams/ogpo.yml had in sessions 1-2 (``DOOR_SETTINGS``:
-Best-of-8, policy-gradient term from the first update, so that the documented runs reproduce;
-``learning_starts`` shortened so that updates start soon) plus the JSON overrides. Every ``--eval-every`` updates it evaluates the deterministic ODE
+Builds OGPO from the Door entry of hyperparams/ogpo.yml with the settings it had in sessions 1-2
+(``SESSION_1_2``: Best-of-8, policy-gradient term from the first update, the optimizer settings of then, so
+that the documented runs reproduce; ``learning_starts`` shortened so that updates start soon) plus the JSON
+overrides. ``--success-bc-only`` is the control without the policy-gradient term (``policy_gradient_starts``
+beyond the run); for a consistent push without information use ``--set '{"critic_utd": 0}'`` (frozen random
+critics). Every ``--eval-every`` updates it evaluates the deterministic ODE
 policy (mean return, success rate), does the same with the EMA actor's weights, measures how saturated its actions are (fraction of action
 entries at |a| > 0.99, which a critic that extrapolates off the data pushes towards) and how far the
 actor moved from the start (mean |ODE chunk - start's ODE chunk| on fixed replay states), and writes
@@ -14,7 +17,6 @@ collapsed (docs/benchmarks.md).
 """
 
 import argparse
-import copy
 import csv
 import json
 import time
@@ -27,20 +29,12 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 
 from sb3_ogpo import OGPO
-from sb3_ogpo.ogpo import ogpo as ogpo_module
 from sb3_ogpo.envs.adroit import AdroitSuccessWrapper
+from sb3_ogpo.zoo.presets import load_preset
 
-DOOR_SETTINGS = dict(
-    buffer_size=100_000, batch_size=64, n_group=16, n_critics=5, bf16=True, gamma=0.95,
-    tau_actor=0.05, tau_critic=0.05, denoising_steps=3, chunk_size=4, success_bc_coef=1.0, best_of_n=8,
-    learning_rate=4.5e-5, critic_learning_rate=4.5e-5, init_policy="start:AdroitHandDoor-v1",
-    policy_kwargs=dict(actor_net_arch=[256] * 3, critic_net_arch=[256] * 3),
-)
-
-
-def zero_advantages() -> None:
-    """Make every group advantage 0, so that only the success-BC term moves the actor (a control)."""
-    ogpo_module.group_advantage = lambda q_values, strategy="vanilla": th.zeros_like(q_values[0])
+# What differed in sessions 1-2 from today's Door entry (its other settings were the same).
+SESSION_1_2 = dict(best_of_n=8, policy_gradient_starts=0, max_grad_norm=1.0, reset_optimizers=False,
+                   actor_lr_restart_period=0, policy_kwargs=dict(actor_net_arch=[256] * 3, critic_net_arch=[256] * 3))
 
 
 TRAIN_KEYS = ("critic_loss", "q_mean", "q_ensemble_std", "clip_fraction", "approx_kl", "advantage_abs",
@@ -123,22 +117,14 @@ def main() -> None:
     parser.add_argument("--env", default="AdroitHandDoor-v1",
                         help="AdroitHandDoorSparse-v1 is the released code's online env (reward 10 / -0.1)")
     parser.add_argument("--out", default="door_diagnostic.csv")
-    parser.add_argument("--zero-advantage", action="store_true",
-                        help="replace the group advantages by 0: only the success-BC term moves the actor")
-    parser.add_argument("--random-advantage", type=float, default=0.0,
-                        help="replace the group advantages by centred Gaussian noise of this std (a no-signal control)")
+    parser.add_argument("--success-bc-only", action="store_true",
+                        help="no policy-gradient term: only the success-BC term moves the actor (a control)")
     args = parser.parse_args()
     th.set_num_threads(1)
-    if args.zero_advantage:
-        zero_advantages()
-    if args.random_advantage > 0:
-        def noise_advantage(q_values: th.Tensor, strategy: str = "vanilla") -> th.Tensor:
-            noise = th.randn_like(q_values[0]) * args.random_advantage
-            return noise - noise.mean(0, keepdim=True)
-
-        ogpo_module.group_advantage = noise_advantage
-    settings = {**copy.deepcopy(DOOR_SETTINGS), "learning_starts": args.learning_starts, "seed": args.seed,
-                **json.loads(args.set)}
+    overrides = {**SESSION_1_2, "learning_starts": args.learning_starts, "seed": args.seed, **json.loads(args.set)}
+    if args.success_bc_only:
+        overrides["policy_gradient_starts"] = 10**9
+    settings = load_preset("AdroitHandDoor-v1", overrides=overrides).kwargs
     model = OGPO("MlpPolicy", AdroitSuccessWrapper(gym.make(args.env)), **settings)
     model.set_logger(configure(None, []))
     probe_env = AdroitSuccessWrapper(gym.make("AdroitHandDoor-v1"))

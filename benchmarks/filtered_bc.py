@@ -29,7 +29,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 import sb3_ogpo  # noqa: F401  (registers the env ids)
 from sb3_ogpo import OGPO
-from sb3_ogpo.common.buffers import episode_succeeded
+from sb3_ogpo.common.evaluation import episode_succeeded
 from sb3_ogpo.datasets import Demonstrations
 from sb3_ogpo.ogpo.policies import FlowSampler
 from sb3_ogpo.starts import collect_start_demos, evaluate_success, get_start_config, make_start_env

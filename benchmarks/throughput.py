@@ -23,22 +23,29 @@ import torch as th
 import sb3_ogpo  # noqa: F401
 from sb3_ogpo import OGPO
 from sb3_ogpo.ogpo.policies import EnsembleLinear
+from sb3_ogpo.zoo.presets import load_preset
 
 ENV_ID = "AdroitHandDoor-v1"
-PRESETS = {
-    # The paper's Adroit settings (K = 3, h = 4) with its network and batch sizes.
-    "paper": dict(batch_size=256, n_group=32, n_critics=10, denoising_steps=3, chunk_size=4,
-                  policy_kwargs=dict(actor_net_arch=[512] * 4, critic_net_arch=[512] * 4)),
-    # The same with K = 10 (Robomimic/Kitchen).
-    "paper-K10": dict(batch_size=256, n_group=32, n_critics=10, denoising_steps=10, chunk_size=4,
-                      policy_kwargs=dict(actor_net_arch=[512] * 4, critic_net_arch=[512] * 4)),
-    # hyperparams/ogpo.yml's CPU preset for Adroit.
-    "cpu": dict(batch_size=64, n_group=16, n_critics=5, denoising_steps=3, chunk_size=4,
-                policy_kwargs=dict(actor_net_arch=[256] * 3, critic_net_arch=[256] * 3)),
-    # The Hammer / Relocate / Pen entries of hyperparams/ogpo.yml: the CPU preset with the paper's 4 x 512 actor.
-    "cpu-paper-actor": dict(batch_size=64, n_group=16, n_critics=5, denoising_steps=3, chunk_size=4,
-                            policy_kwargs=dict(actor_net_arch=[512] * 4, critic_net_arch=[256] * 3)),
+SIZE_KEYS = ("batch_size", "n_group", "n_critics", "denoising_steps", "chunk_size")
+# preset name -> (YAML entry, config): the entry's network and batch sizes, timed on Door.
+PRESET_ENTRIES = {
+    "paper": ("AdroitHandDoor-v1", "paper"),  # the released Adroit settings (K = 3, h = 4)
+    "paper-K10": ("RobomimicNutAssemblySquare-v0", "paper"),  # the released Square settings (K = 10)
+    "cpu": ("AdroitHandDoor-v1", None),  # hyperparams/ogpo.yml's Adroit entries
+    "cpu-paper-actor": ("AdroitHandHammer-v1", None),  # its Hammer / Relocate / Pen entries (4 x 512 actor)
 }
+
+
+def preset_sizes(name: str) -> dict:
+    """The sizes (and network widths) of a YAML entry, without its env-specific settings."""
+    entry, config = PRESET_ENTRIES[name]
+    kwargs = load_preset(entry, config).kwargs
+    policy_kwargs = kwargs.get("policy_kwargs", {})
+    return {**{key: kwargs[key] for key in SIZE_KEYS if key in kwargs},
+            "policy_kwargs": {key: policy_kwargs[key] for key in ("actor_net_arch", "critic_net_arch") if key in policy_kwargs}}
+
+
+PRESETS = {name: preset_sizes(name) for name in PRESET_ENTRIES}
 
 
 def matmul_gflops(dtype: th.dtype, repeats: int = 20) -> float:

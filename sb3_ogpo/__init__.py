@@ -6,12 +6,15 @@ lazily on first access of ``sb3_ogpo.OGPO`` so that env registration stays cheap
 
 from typing import Any
 
+from sb3_ogpo.common.init_policy import register_init_policy_scheme
 from sb3_ogpo.envs import register_envs
 
 __version__ = "0.1.0"
 __all__ = ["OGPO", "__version__"]
 
 register_envs()
+# OGPO(init_policy="start:<env id>"): the task's clipped BC start, generated and cached on first use.
+register_init_policy_scheme("start", "sb3_ogpo.starts:resolve_start")
 
 
 def __getattr__(name: str) -> Any:

@@ -103,8 +103,8 @@ def test_relocate_expert_succeeds_without_noise():
 
 
 def test_successful_only_demos_keep_episodes_that_end_in_success():
-    from sb3_ogpo.demos import collect_demonstrations
-    from sb3_ogpo.common.demos import EPISODE_SEEDS
+    from sb3_ogpo.experts.collect import collect_demonstrations
+    from sb3_ogpo.common.demonstrations import EPISODE_SEEDS
 
     env = make_adroit("AdroitHandRelocate-v1")
     episode = rollout_expert(env, make_expert("AdroitHandRelocate-v1", env, noise_scale=0.1), seed=1)

@@ -15,7 +15,7 @@ import pytest
 from gymnasium import spaces
 
 import sb3_ogpo  # noqa: F401  (registers env ids)
-from sb3_ogpo.common.demos import (
+from sb3_ogpo.common.demonstrations import (
     EPISODE_SEEDS,
     EPISODE_TERMINATED,
     FINAL_OBSERVATIONS,
@@ -342,7 +342,7 @@ class _ZeroExpert:
 
 
 def test_cli_with_stub_expert(tmp_path, monkeypatch, capsys, door_spaces):
-    import sb3_ogpo.demos as demos_cli
+    import sb3_ogpo.experts.collect as demos_cli
 
     monkeypatch.setattr(demos_cli, "make_expert", lambda env_id, env, noise_scale=0.0, **kw: _ZeroExpert(env))
     argv = ["--env", "AdroitHandDoor-v1", "--episodes", "2", "--no-progress", "--seed", "3"]
@@ -388,7 +388,7 @@ def test_cli_end_to_end(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "success rate" in result.stdout and "transitions" in result.stdout
-    from sb3_ogpo.demos import make_demo_env
+    from sb3_ogpo.experts.collect import make_demo_env
 
     demo_env = make_demo_env(env_id)
     demos = load_minari(f"sb3_ogpo/{env_id.rsplit('-v', 1)[0]}/expert-v0", root=tmp_path, env=demo_env)

@@ -9,7 +9,7 @@ from stable_baselines3.common.callbacks import EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_ogpo import OGPO
-from sb3_ogpo.common.demos import Demonstrations
+from sb3_ogpo.common.demonstrations import Demonstrations
 from sb3_ogpo.envs.point_mass import PointMassMultimodalEnv
 
 ENV_ID = "PointMassMultimodal-v0"

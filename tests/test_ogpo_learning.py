@@ -10,7 +10,7 @@ import pytest
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_ogpo import OGPO
-from sb3_ogpo.demos import collect_demonstrations
+from sb3_ogpo.experts.collect import collect_demonstrations
 
 ENV_ID = "PointMassMultimodal-v0"
 BUDGET = 1500  # env steps of online fine-tuning

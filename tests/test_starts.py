@@ -18,10 +18,10 @@ import torch as th
 
 import sb3_ogpo  # noqa: F401  (registers env ids)
 from sb3_ogpo import OGPO, starts
-from sb3_ogpo.demos import collect_demonstrations, make_demo_env
+from sb3_ogpo.experts.collect import collect_demonstrations, make_demo_env
 from sb3_ogpo.experts import EXPERTS
 from sb3_ogpo.envs import ADROIT_IDS, KITCHEN_ID, POINT_MASS_ID, ROBOMIMIC_TASKS
-from sb3_ogpo.pretrain import main as pretrain_main
+from sb3_ogpo.starts.__main__ import main as pretrain_main
 from sb3_ogpo.starts import (
     START_CONFIGS,
     EvalResult,
@@ -312,7 +312,7 @@ def test_cli_missing_expert(tmp_path, capsys, monkeypatch):
 
 
 def test_cli_from_a_dataset(tmp_path, capsys, demos):
-    from sb3_ogpo.demos import save_demonstrations
+    from sb3_ogpo.experts.collect import save_demonstrations
 
     path = save_demonstrations(demos, POINT_MASS_ID, "hdf5", tmp_path / "pm.hdf5")
     out = tmp_path / "from_dataset"

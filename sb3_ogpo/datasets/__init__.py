@@ -1,6 +1,6 @@
 """Demonstration datasets on disk: Minari datasets and robomimic-style HDF5 files.
 
-Both formats read into and write from :class:`~sb3_ogpo.common.demos.Demonstrations`;
+Both formats read into and write from :class:`~sb3_ogpo.common.demonstrations.Demonstrations`;
 :func:`load_demonstrations` picks the reader from the source.
 """
 
@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sb3_ogpo.common.demos import Demonstrations
+from sb3_ogpo.common.demonstrations import Demonstrations
 from sb3_ogpo.datasets.minari_io import (
     datasets_root,
     default_dataset_id,

@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sb3_ogpo.common.demos import Demonstrations, ObsArray
+from sb3_ogpo.common.demonstrations import Demonstrations, ObsArray
 
 # The metadata entries that are plain JSON values (the arrays have their own place in each format).
 SB3_OGPO_ATTR = "sb3_ogpo"

@@ -1,4 +1,4 @@
-"""Minari datasets <-> :class:`~sb3_ogpo.common.demos.Demonstrations`.
+"""Minari datasets <-> :class:`~sb3_ogpo.common.demonstrations.Demonstrations`.
 
 Writing uses ``minari.create_dataset_from_buffers`` with ready-made ``EpisodeBuffer`` arrays, which needs
 neither jax nor the ``minari[create]`` extra (only ``DataCollector`` / ``EpisodeBuffer.add_step_data`` do).
@@ -22,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sb3_ogpo.common.demos import (
+from sb3_ogpo.common.demonstrations import (
     EPISODE_SEEDS,
     EPISODE_TERMINATED,
     FINAL_OBSERVATIONS,
@@ -233,7 +233,7 @@ def resolve_minari_path(dataset: str | os.PathLike, root: str | os.PathLike | No
             f"Minari dataset {str(dataset)!r} is not at {data_path}. "
             + (f"Datasets under {base}: {local[:20]}. " if local else f"No datasets under {base}. ")
             + "Set MINARI_DATASETS_PATH or root= to the folder holding it, download it once with "
-            f"`minari download {dataset}` where there is internet, or write one with `python -m sb3_ogpo.demos`."
+            f"`minari download {dataset}` where there is internet, or write one with `python -m sb3_ogpo.experts.collect`."
         )
     raise FileNotFoundError(
         f"{str(dataset)!r} is neither an existing path nor a Minari dataset id of the form (namespace/)name-v<N> "

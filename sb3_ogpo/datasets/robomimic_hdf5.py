@@ -1,4 +1,4 @@
-"""robomimic-style HDF5 files <-> :class:`~sb3_ogpo.common.demos.Demonstrations`.
+"""robomimic-style HDF5 files <-> :class:`~sb3_ogpo.common.demonstrations.Demonstrations`.
 
 Layout (what robomimic's ``SequenceDataset`` reads)::
 
@@ -28,7 +28,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sb3_ogpo.common.demos import (
+from sb3_ogpo.common.demonstrations import (
     EPISODE_SEEDS,
     EPISODE_TERMINATED,
     FINAL_OBSERVATIONS,
@@ -181,8 +181,9 @@ def load_robomimic_hdf5(
     source = f"robomimic file {str(path)!r}"
     if not path.exists():
         raise FileNotFoundError(
-            f"No demonstration file at {path}. Write one with `python -m sb3_ogpo.demos --env <ID> --episodes N "
-            f"--format hdf5 --out {path}` or give the path of an existing robomimic .hdf5 file."
+            f"No demonstration file at {path}. Write one with `python -m sb3_ogpo.experts.collect --env <ID> --episodes N "
+            f"--format hdf5 --out {path}` (formerly python -m sb3_ogpo.demos) or give the path of an existing robomimic "
+            ".hdf5 file."
         )
     try:
         file = h5py.File(path, "r")

@@ -10,8 +10,8 @@ It also restores the dense reward of D4RL / mj_envs where gymnasium-robotics cha
 gymnasium-robotics 1.2.1 the ``-v1`` Door, Hammer and Relocate envs add ``+0.1 * |palm - target|``
 (Farama-Foundation/Gymnasium-Robotics#220; fixed only in ``-v2`` of >= 1.4.3), which pays the hand for
 moving *away* from the handle / hammer / ball. A critic learns that immediate term long before the
-delayed door-opening bonus, and the fine-tuned policy then pulls the hand off the handle: OGPO's Door
-success fell from 0.5 to 0.24 in 5000 updates with it (docs/benchmarks.md). The wrapper subtracts
+delayed door-opening bonus, and the fine-tuned policy then pulls the hand off the handle (measured in
+docs/benchmarks.md). The wrapper subtracts
 ``0.2 * |palm - target|`` so the term is D4RL's ``-0.1 * |palm - target|`` again.
 """
 

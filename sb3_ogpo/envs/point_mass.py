@@ -15,8 +15,6 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sb3_ogpo.experts import ScriptedExpert
-
 GOAL_ANGLES = np.deg2rad([45.0, 135.0, 225.0, 315.0])
 GOALS = np.stack([np.cos(GOAL_ANGLES), np.sin(GOAL_ANGLES)], axis=1).astype(np.float32)
 SUCCESS_GOALS = GOALS[:, 1] > 0
@@ -70,16 +68,3 @@ class PointMassMultimodalEnv(gym.Env):
 
 def _pixel(point: np.ndarray) -> tuple[int, int]:
     return int(np.clip(32 - 20 * point[1], 0, 63)), int(np.clip(32 + 20 * point[0], 0, 63))
-
-
-class PointMassExpert(ScriptedExpert):
-    """Heads straight to one goal per episode (chosen with EXPERT_GOAL_PROBABILITIES), with noise."""
-
-    def reset(self, rng: np.random.Generator) -> None:
-        super().reset(rng)
-        self.goal = GOALS[rng.choice(len(GOALS), p=EXPERT_GOAL_PROBABILITIES)]
-
-    def act(self, observation: Any) -> np.ndarray:
-        direction = (self.goal - np.asarray(observation)) / self.env.unwrapped.step_size
-        action = np.clip(direction, -1.0, 1.0) + self.noise_scale * self.rng.standard_normal(2)
-        return np.clip(action, -1.0, 1.0).astype(np.float32)

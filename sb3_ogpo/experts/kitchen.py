@@ -33,11 +33,12 @@ import mujoco
 import numpy as np
 from gymnasium_robotics.envs.franka_kitchen.kitchen_env import BONUS_THRESH, OBS_ELEMENT_GOALS, OBS_ELEMENT_INDICES
 
-from sb3_ogpo.experts import ScriptedExpert
+from sb3_ogpo.envs.kitchen import DEFAULT_TASKS
+from sb3_ogpo.experts.base import ScriptedExpert
 from sb3_ogpo.experts.ik import DampedLeastSquaresIK
 
 ARM_JOINTS = tuple(f"robot:panda0_joint{i}" for i in range(1, 8))
-SUBTASKS = ("microwave", "kettle", "light switch", "slide cabinet")
+SUBTASKS = DEFAULT_TASKS  # the subtasks the expert scripts: those of KitchenMicrowaveKettleLightSlider-v0
 OPEN, CLOSED = 1.0, -1.0
 
 Script = Generator[np.ndarray, None, bool]

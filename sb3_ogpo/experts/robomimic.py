@@ -23,7 +23,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from sb3_ogpo.experts import ScriptedExpert
+from sb3_ogpo.experts.base import ScriptedExpert
 from sb3_ogpo.experts.ik import orientation_error
 
 # Gripper pointing down with its x axis along world y (robosuite's Panda at its default pose).

@@ -93,8 +93,7 @@ class OGPOPolicy(BasePolicy):
     :param n_critics: ensemble size M.
     :param time_embedding_dim: size of the sinusoidal time embedding.
     :param deterministic_actor: which actor ``predict(deterministic=True)`` integrates: "current" (the
-        paper) or "ema" (the EMA actor that collects the data; it scored clearly higher than the current
-        actor on Door after a success-BC phase, see docs/benchmarks.md).
+        paper) or "ema" (the EMA actor ``actor_target``, which collects the data).
     :param features_extractor_class: SB3 features extractor (flatten / combined by default).
     """
 
@@ -162,8 +161,19 @@ class OGPOPolicy(BasePolicy):
         self.critic_target.load_state_dict(self.critic.state_dict())
         for module in (self.actor_target, self.actor_slow, self.critic_target):
             module.requires_grad_(False)
-        # The critic's optimizer is built by the algorithm (own learning rate and weight decay).
-        self.optimizer = self.optimizer_class(self.actor.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+        self.make_optimizers(actor_lr=lr_schedule(1), critic_lr=lr_schedule(1))
+
+    def make_optimizers(self, actor_lr: Optional[float] = None, critic_lr: Optional[float] = None,
+                        actor_weight_decay: float = 0.0, critic_weight_decay: float = 0.0) -> None:
+        """(Re)create the actor's (``optimizer``) and/or the critics' (``critic_optimizer``) optimizer of
+        ``optimizer_class``; an optimizer whose learning rate is None is left as it is."""
+        kwargs = dict(self.optimizer_kwargs)
+        if actor_lr is not None:
+            self.optimizer = self.optimizer_class(self.actor.parameters(), lr=actor_lr,
+                                                  **{"weight_decay": actor_weight_decay, **kwargs})
+        if critic_lr is not None:
+            self.critic_optimizer = self.optimizer_class(self.critic.parameters(), lr=critic_lr,
+                                                         **{"weight_decay": critic_weight_decay, **kwargs})
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()

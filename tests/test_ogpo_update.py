@@ -197,3 +197,34 @@ def test_success_bc_samples_the_success_buffer_once_it_holds_success_buffer_min_
     assert sampled == [expected]
     with pytest.raises(ValueError, match="success_buffer_min_size"):
         OGPO("MlpPolicy", "PointMassMultimodal-v0", success_buffer_min_size=0, **SMALL)
+
+
+def test_skipping_zero_advantage_chains_gives_the_full_gradient():
+    """Chains with a zero (conservative) advantage are left out of the log-prob pass: same gradient as the full loss."""
+    from sb3_ogpo.ogpo.losses import clipped_surrogate_loss
+
+    model = OGPO("MlpPolicy", "PointMassMultimodal-v0", chunk_size=2, denoising_steps=3, n_group=8, batch_size=16,
+                 advantage="conservative", seed=0, **{**SMALL, "learning_starts": 20})
+    model.learn(80)
+    policy = model.policy
+    with th.no_grad():
+        for parameter in policy.actor.parameters():
+            parameter.add_(0.02 * th.randn_like(parameter))
+    policy.optimizer.step = lambda: None  # keep the gradients of the step for inspection
+    np.random.seed(1), th.manual_seed(1)
+    metrics = defaultdict(list)
+    model._actor_step(16, 0.01, metrics)
+    assert 0 < metrics["advantage_nonzero"][0] < 1, "some chains should have a zero advantage"
+    skipped = [parameter.grad.clone() for parameter in policy.actor.parameters()]
+
+    np.random.seed(1), th.manual_seed(1)  # the same draws, every chain's log-prob
+    features = policy.features(model.replay_buffer.sample_observations(16))
+    with th.no_grad():
+        chunks, chains, old_log_prob = policy.sample_chunks(features, policy.actor_target, n_samples=8, return_chain=True)
+        q_values = policy.critic_target(features.repeat(8, 1), chunks).view(policy.n_critics, 8, -1)
+    advantages = group_advantage(q_values, "conservative").reshape(-1)
+    ratio = th.exp(policy.chain_log_prob(policy.actor, features, chains) - old_log_prob)
+    policy.actor.zero_grad()
+    clipped_surrogate_loss(ratio, advantages, 0.99, 1.01).backward()
+    for fast, full in zip(skipped, (parameter.grad for parameter in policy.actor.parameters())):
+        assert th.allclose(fast, full, atol=1e-5, rtol=1e-3), (fast - full).abs().max()

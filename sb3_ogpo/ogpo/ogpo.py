@@ -410,25 +410,42 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
             chunks = chunks.float()
             q_values = policy.critic_target(features.repeat(group, 1), chunks).float().view(policy.n_critics, group, -1)
         assert chains is not None and old_log_prob is not None
-        with self._autocast():
-            log_prob = policy.chain_log_prob(policy.actor, features, chains.float())
-        ratio = th.exp(log_prob - old_log_prob)
         clip_high = 1.0 + clip_range
-        with th.no_grad():
-            if self.chi2:
+        if self.chi2:  # the chi-squared advantage needs every chain's log-prob
+            with self._autocast():
+                log_prob = policy.chain_log_prob(policy.actor, features, chains.float())
+            with th.no_grad():
                 advantages, clip_high = self._chi2_advantage(q_values, features, chains, log_prob, clip_range)
-            else:
-                advantages = group_advantage(q_values, self.advantage)
-        advantages = advantages.reshape(-1)
-        loss = clipped_surrogate_loss(ratio, advantages, 1.0 - clip_range, clip_high)
+            advantages, active = advantages.reshape(-1), None
+        else:
+            with th.no_grad():
+                advantages = group_advantage(q_values, self.advantage).reshape(-1)
+            # A chain with a zero advantage adds nothing to the surrogate or its gradient (the conservative
+            # advantage zeroes many): its log-prob is not computed.
+            active = None if bool((advantages != 0).all()) else advantages.nonzero().squeeze(-1)
+            chain_features = features.repeat(group, 1) if active is None else features.repeat(group, 1)[active]
+            active_chains = chains if active is None else chains[:, active]
+            with self._autocast():
+                log_prob = policy.chain_log_prob(policy.actor, chain_features, active_chains.float())
+        if active is not None:
+            old_log_prob, active_advantages = old_log_prob[active], advantages[active]
+        else:
+            active_advantages = advantages
+        ratio = th.exp(log_prob - old_log_prob)
+        # The mean over all chains: the inactive ones contribute 0.
+        loss = clipped_surrogate_loss(ratio, active_advantages, 1.0 - clip_range, clip_high) * (ratio.numel() / advantages.numel()) \
+            if ratio.numel() else advantages.new_zeros(())
         bc_loss = self._success_bc_loss(batch_size) if self.success_bc_coef > 0 else None
-        self._apply_actor_gradient(loss if bc_loss is None else loss + self.success_bc_coef * bc_loss)
+        total = loss if bc_loss is None else loss + self.success_bc_coef * bc_loss
+        # Without a graph (no chain had an advantage and there is no BC term) the step sees zero gradients.
+        self._apply_actor_gradient(total if total.requires_grad else None)
         with th.no_grad():
             log_ratio = log_prob - old_log_prob
             metrics["policy_loss"].append(loss.item())
-            metrics["ratio"].append(ratio.mean().item())
-            metrics["clip_fraction"].append(((ratio - 1).abs() > clip_range).float().mean().item())
-            metrics["approx_kl"].append((ratio - 1 - log_ratio).mean().item())
+            if ratio.numel():  # over the chains with an advantage
+                metrics["ratio"].append(ratio.mean().item())
+                metrics["clip_fraction"].append(((ratio - 1).abs() > clip_range).float().mean().item())
+                metrics["approx_kl"].append((ratio - 1 - log_ratio).mean().item())
             metrics["advantage_mean"].append(advantages.mean().item())
             metrics["advantage_abs"].append(advantages.abs().mean().item())
             metrics["advantage_std"].append(advantages.std().item())
@@ -449,13 +466,14 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
                                      self.actor_lr_warmup_steps, self.actor_lr_floor_ratio)
         return self.lr_schedule(progress_remaining) * factor
 
-    def _apply_actor_gradient(self, loss: th.Tensor) -> None:
-        """One optimizer step of the actor on ``loss``, then the EMA and slow actors follow."""
+    def _apply_actor_gradient(self, loss: Optional[th.Tensor]) -> None:
+        """One optimizer step of the actor on ``loss`` (None: zero gradients), then the EMA and slow actors follow."""
         policy = self.policy
         update_learning_rate(policy.optimizer, self._actor_learning_rate(self._current_progress_remaining))
         self._actor_steps_since_reset += 1
-        policy.optimizer.zero_grad()
-        loss.backward()
+        policy.optimizer.zero_grad(set_to_none=loss is not None)
+        if loss is not None:
+            loss.backward()
         th.nn.utils.clip_grad_norm_(policy.actor.parameters(), self.max_grad_norm)
         policy.optimizer.step()
         polyak_update(policy.actor.parameters(), policy.actor_target.parameters(), self.tau_actor)

@@ -30,7 +30,6 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import FloatSchedule, polyak_update, update_learning_rate
-from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_ogpo.common.buffers import ChunkReplayBuffer
 from sb3_ogpo.common.demonstrations import Demonstrations
@@ -38,7 +37,7 @@ from sb3_ogpo.common.env_ids import check_registered_env_id
 from sb3_ogpo.common.init_policy import resolve_init_policy
 from sb3_ogpo.ogpo.bc import pretrain_bc
 from sb3_ogpo.ogpo.collection import ChunkedCollection
-from sb3_ogpo.ogpo.validation import check_arguments
+from sb3_ogpo.ogpo.validation import check_arguments, check_env_compatibility
 from sb3_ogpo.ogpo.losses import (
     chi2_advantage,
     chunked_td_target,
@@ -55,13 +54,10 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
 
     :param policy: "MlpPolicy" (Box observations) or "MultiInputPolicy" (Dict observations).
     :param env: the env (Box actions only; any ``n_envs >= 1``).
-    :param learning_rate: actor learning rate (float or schedule; paper 4.5e-5), the peak of the warm
-        restarts below.
-    :param actor_lr_restart_period: actor steps per cosine warm restart of the actor learning rate
-        (released code: 50k); 0 keeps ``learning_rate`` as given.
+    :param learning_rate: actor learning rate (float or schedule; paper 4.5e-5), the peak of the warm restarts.
+    :param actor_lr_restart_period: actor steps per cosine warm restart of its learning rate (50k); 0: none.
     :param actor_lr_warmup_steps: actor steps of linear warm-up at the start of each restart period (2k).
-    :param actor_lr_floor_ratio: the learning rate at the start and end of each period, as a fraction of
-        ``learning_rate`` (released code: 2e-5 / 4.5e-5).
+    :param actor_lr_floor_ratio: learning rate at the start and end of each period / ``learning_rate`` (2e-5 / 4.5e-5).
     :param reset_optimizers: create both optimizers afresh (restarting the actor's learning-rate schedule)
         when online training starts, and the actor's again when the policy-gradient term joins (released code).
     :param critic_learning_rate: critic learning rate (float or schedule); None uses ``learning_rate``.
@@ -74,10 +70,8 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
     :param gamma: discount factor (0.99; 0.95 for Adroit).
     :param train_freq: collect this many steps between updates (SB3 semantics).
     :param gradient_steps: update rounds per ``train`` call; -1 means one per env step collected.
-    :param actor_utd: actor steps per update round (update-to-data ratio of the actor); 0 switches the
-        policy update off (critics still learn), a useful control run.
-    :param critic_utd: critic steps per update round (update-to-data ratio of the critics); 0 freezes the
-        critics at their random initialization (a control: a consistent but uninformative push).
+    :param actor_utd: actor steps per update round; 0 switches the policy update off (a control run).
+    :param critic_utd: critic steps per update round; 0 freezes the critics at their random initialization (a control).
     :param critic_warmup_steps: update rounds (after ``learning_starts``) in which only the critics learn
         (the released code's ``q_warmup_steps``; 0 in the paper's scripts).
     :param policy_gradient_starts: update rounds (after ``learning_starts``) in which the actor learns from
@@ -85,8 +79,7 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         joins after (0: the paper's setting).
     :param denoising_steps: K, denoising steps of the flow (10; 3 for Adroit).
     :param sde_sigma: per-step noise std of the stochastic sampler (0.05).
-    :param marginal_correction: "consistent" (c = 1, keeps the ODE marginals), "released" (c = 1/K,
-        the released code) or "none".
+    :param marginal_correction: "consistent" (c = 1, keeps the ODE marginals), "released" (c = 1/K) or "none".
     :param chunk_size: h, actions per chunk executed open-loop (4 for most tasks; 1 disables chunking).
     :param n_group: N_group, chains sampled per state for the group advantage (32).
     :param clip_range: PPO clip epsilon of the ratio (0.01; float or schedule).
@@ -104,16 +97,14 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
     :param tau_slow_actor: Polyak rate of the slow EMA actor of chi-squared regularization (5e-4).
     :param n_target_samples: G', next-action samples averaged in the TD bootstrap (1 = off; paper 8).
     :param target_sample_reducer: "mean", "median" or "trimmed_mean" over the G' samples per member.
-    :param best_of_n: N of Best-of-N rollouts: N SDE samples, execute the argmax of the min over two
-        random target critics (1 = plain OGPO; released scripts use 8).
+    :param best_of_n: N of Best-of-N rollouts (argmax of the min of two random target critics; 1: plain OGPO).
     :param max_grad_norm: gradient-norm clip of both optimizers (released code: 1000, in effect none).
     :param actor_weight_decay: AdamW weight decay of the actor.
     :param critic_weight_decay: AdamW weight decay of the critics (1e-5).
     :param init_policy: start from a saved OGPO model (path to a zip) or from a task's clipped BC
         start (``"start:<env id>"``, generated and cached on first use by :mod:`sb3_ogpo.starts`).
         The actor weights (and EMA/slow copies) are copied; critics start fresh.
-    :param bf16: run the actor's and critics' matmuls under bfloat16 autocast (CPU/CUDA); the
-        Gaussian log-prob arithmetic stays in float32.
+    :param bf16: bfloat16 autocast of the networks; log-probs, critic outputs and advantages stay float32.
     :param slow_tau: deprecated name of ``tau_slow_actor``.
     :param policy_kwargs: passed to the policy (``actor_net_arch``, ``critic_net_arch``, ...).
     """
@@ -263,18 +254,9 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
 
     # ----- setup ------------------------------------------------------------------------------
     def _check_env_compatibility(self) -> None:
-        """Checks that need the env (skipped when loading without one). SB3 already rejects
-        non-Box and unbounded action spaces."""
-        if self.env is None:
-            return
-        if self.chunk_size > self.buffer_size:
-            raise ValueError(f"chunk_size h = {self.chunk_size} is larger than the buffer ({self.buffer_size}).")
-        max_steps = _max_episode_steps(self.env)
-        if max_steps is not None and self.chunk_size > max_steps:
-            raise ValueError(
-                f"chunk_size h = {self.chunk_size} is longer than the env's episodes ({max_steps} steps): "
-                "a chunk would never be executed in full. Use a chunk size of at most the horizon (typically 1-8)."
-            )
+        """Checks that need the env (skipped when loading without one)."""
+        if self.env is not None:
+            check_env_compatibility(self.env, self.chunk_size, self.buffer_size)
 
     def _setup_model(self) -> None:
         if "slow_tau" in self.__dict__:  # a model saved before the rename
@@ -548,17 +530,6 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
 
 
 # ----- small helpers -------------------------------------------------------------------------------
-def _max_episode_steps(env: Optional[VecEnv]) -> Optional[int]:
-    if env is None:
-        return None
-    try:
-        specs = env.get_attr("spec")
-    except (AttributeError, Exception):  # noqa: BLE001 - VecEnvs differ in what they expose
-        return None
-    steps = [spec.max_episode_steps for spec in specs if spec is not None and spec.max_episode_steps]
-    return min(steps) if steps else None
-
-
 def _buffer_len(buffer: ChunkReplayBuffer) -> int:
     return buffer.buffer_size * buffer.n_envs if buffer.full else buffer.pos * buffer.n_envs
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 from stable_baselines3.common.type_aliases import Schedule
+from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_ogpo.ogpo.losses import ADVANTAGE_STRATEGIES, SAMPLE_REDUCERS, TARGET_AGGREGATIONS
 
@@ -122,3 +123,26 @@ def check_finite_observation(observation: Any) -> None:
                 "The env returned an observation with NaN or inf values; OGPO cannot learn from it. "
                 "Check the env (e.g. with stable_baselines3.common.vec_env.VecCheckNan) or clip its observations."
             )
+
+
+def check_env_compatibility(env: VecEnv, chunk_size: int, buffer_size: int) -> None:
+    """Checks of OGPO's settings that need the env. SB3 already rejects non-Box and unbounded action spaces."""
+    if chunk_size > buffer_size:
+        raise ValueError(f"chunk_size h = {chunk_size} is larger than the buffer ({buffer_size}).")
+    max_steps = _max_episode_steps(env)
+    if max_steps is not None and chunk_size > max_steps:
+        raise ValueError(
+            f"chunk_size h = {chunk_size} is longer than the env's episodes ({max_steps} steps): "
+            "a chunk would never be executed in full. Use a chunk size of at most the horizon (typically 1-8)."
+        )
+
+
+def _max_episode_steps(env: Optional[VecEnv]) -> Optional[int]:
+    if env is None:
+        return None
+    try:
+        specs = env.get_attr("spec")
+    except (AttributeError, Exception):  # noqa: BLE001 - VecEnvs differ in what they expose
+        return None
+    steps = [spec.max_episode_steps for spec in specs if spec is not None and spec.max_episode_steps]
+    return min(steps) if steps else None

@@ -31,7 +31,19 @@ SEARCH_SPACE: dict[str, tuple[str, dict[str, Any]]] = {
     "tau_critic": ("float", dict(low=5e-3, high=1e-1, log=True)),
 }
 
-_INT_PARAMS = ("n_group", "critic_utd", "actor_utd", "policy_gradient_starts")
+#: The search space of SFT on Best-of-N (``--algo bon_sft``): no policy-gradient knobs.
+BON_SFT_SEARCH_SPACE: dict[str, tuple[str, dict[str, Any]]] = {
+    "learning_rate": SEARCH_SPACE["learning_rate"],
+    "critic_learning_rate": SEARCH_SPACE["critic_learning_rate"],
+    "sde_sigma": SEARCH_SPACE["sde_sigma"],
+    "best_of_n": ("categorical", dict(choices=[4, 8, 16])),
+    "success_bc_coef": SEARCH_SPACE["success_bc_coef"],
+    "critic_utd": SEARCH_SPACE["critic_utd"],
+    "tau_actor": SEARCH_SPACE["tau_actor"],
+    "tau_critic": SEARCH_SPACE["tau_critic"],
+}
+
+_INT_PARAMS = ("n_group", "critic_utd", "actor_utd", "policy_gradient_starts", "best_of_n")
 _FLOAT_PARAMS = (
     "learning_rate",
     "critic_learning_rate",
@@ -53,8 +65,18 @@ def sample_ogpo_params(trial: Any, n_actions: int, n_envs: int, additional_args:
     :return: constructor keyword arguments of :class:`sb3_ogpo.OGPO`.
     """
     del n_actions, n_envs, additional_args
+    return _sample(trial, SEARCH_SPACE)
+
+
+def sample_bon_sft_params(trial: Any, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """Sample hyperparameters of :class:`sb3_ogpo.bon_sft.BestOfNSFT` (RL Zoo's sampler signature)."""
+    del n_actions, n_envs, additional_args
+    return _sample(trial, BON_SFT_SEARCH_SPACE)
+
+
+def _sample(trial: Any, space: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     params: dict[str, Any] = {}
-    for name, (kind, arguments) in SEARCH_SPACE.items():
+    for name, (kind, arguments) in space.items():
         if kind == "float":
             params[name] = trial.suggest_float(name, **arguments)
         elif kind == "int":
@@ -65,7 +87,8 @@ def sample_ogpo_params(trial: Any, n_actions: int, n_envs: int, additional_args:
 
 
 def convert_ogpo_params(params: dict[str, Any]) -> dict[str, Any]:
-    """Map a trial's stored params back to OGPO constructor kwargs (RL Zoo's converter signature).
+    """Map a trial's stored params back to constructor kwargs (RL Zoo's converter signature; every algorithm of
+    the package).
 
     The sampled names are the constructor's own, so this only restores types (storages may give
     floats for ints) and drops nothing: unknown keys pass through, so trials of an older search
@@ -81,3 +104,7 @@ def convert_ogpo_params(params: dict[str, Any]) -> dict[str, Any]:
     if "advantage" in hyperparams:
         hyperparams["advantage"] = str(hyperparams["advantage"])
     return hyperparams
+
+
+#: RL Zoo algorithm key -> its sampler (all share :func:`convert_ogpo_params`).
+SAMPLERS = {"ogpo": sample_ogpo_params, "bon_sft": sample_bon_sft_params}

@@ -33,6 +33,11 @@ from pprint import pprint
 from typing import Any
 
 ALGO = "ogpo"
+#: The package's algorithms for RL Zoo: key -> "module:Class" (imported on registration).
+ALGORITHMS: dict[str, str] = {
+    ALGO: "sb3_ogpo.ogpo:OGPO",
+    "bon_sft": "sb3_ogpo.bon_sft:BestOfNSFT",
+}
 
 #: Exceptions that turn a trial into a pruned trial instead of ending the study. The zoo itself only
 #: catches AssertionError/ValueError, and only around ``learn``; OGPO's constructor raises ValueError
@@ -45,18 +50,18 @@ _PATCHED_FLAG = "_sb3_ogpo_patched"
 
 
 # ----- locating the config -------------------------------------------------------------------------
-def default_config_path() -> str:
-    """``hyperparams/ogpo.yml`` of this package.
+def default_config_path(algo: str = ALGO) -> str:
+    """``hyperparams/<algo>.yml`` of this package (``ogpo.yml`` by default).
 
     Regular installs ship it inside the package (``sb3_ogpo/hyperparams/``); in a source checkout
     (and an editable install) it lives at the repository root (``hyperparams/``), the same layout
     as rl_zoo3's own.
     """
     package_dir = Path(__file__).resolve().parent.parent
-    for candidate in (package_dir / "hyperparams" / f"{ALGO}.yml", package_dir.parent / "hyperparams" / f"{ALGO}.yml"):
+    for candidate in (package_dir / "hyperparams" / f"{algo}.yml", package_dir.parent / "hyperparams" / f"{algo}.yml"):
         if candidate.is_file():
             return str(candidate)
-    raise FileNotFoundError(f"hyperparams/{ALGO}.yml not found next to {package_dir}")
+    raise FileNotFoundError(f"hyperparams/{algo}.yml not found next to {package_dir}")
 
 
 # ----- per-module patches --------------------------------------------------------------------------
@@ -75,7 +80,7 @@ def patch_code(name: str, code: types.CodeType) -> types.CodeType:
     If rl_zoo3 changes the list, nothing matches and the code is returned unchanged.
     """
     del name
-    return _replace_const(code, _OFF_POLICY_ALGOS, (*_OFF_POLICY_ALGOS, ALGO))
+    return _replace_const(code, _OFF_POLICY_ALGOS, (*_OFF_POLICY_ALGOS, *ALGORITHMS))
 
 
 def _replace_const(code: types.CodeType, old: tuple, new: tuple) -> types.CodeType:
@@ -99,22 +104,32 @@ def _patch_off_policy_functions(module: types.ModuleType) -> None:
             value.__code__ = patch_code(module.__name__, value.__code__)
 
 
-def _patch_rl_zoo3(module: types.ModuleType) -> None:
-    """``ALGOS["ogpo"]`` (the dict shared by rl_zoo3.utils, train, enjoy and exp_manager)."""
-    from sb3_ogpo import OGPO  # importing sb3_ogpo registers the env ids (and gymnasium-robotics')
+def _algorithm_class(algo: str) -> type:
+    import importlib
 
+    import sb3_ogpo  # noqa: F401  (importing sb3_ogpo registers the env ids, and gymnasium-robotics')
+
+    module, name = ALGORITHMS[algo].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _patch_rl_zoo3(module: types.ModuleType) -> None:
+    """``ALGOS["ogpo"]``, ``ALGOS["bon_sft"]`` (the dict shared by rl_zoo3.utils, train, enjoy and exp_manager)."""
     algos = module.ALGOS
-    if algos.get(ALGO) is not OGPO:
-        if ALGO in algos:
-            warnings.warn(f"rl_zoo3 already had an algorithm {ALGO!r} ({algos[ALGO]}); replacing it with sb3_ogpo.OGPO")
-        algos[ALGO] = OGPO
+    for algo in ALGORITHMS:
+        algorithm = _algorithm_class(algo)
+        if algos.get(algo) is not algorithm:
+            if algo in algos:
+                warnings.warn(f"rl_zoo3 already had an algorithm {algo!r} ({algos[algo]}); replacing it with {algorithm}")
+            algos[algo] = algorithm
 
 
 def _patch_hyperparams_opt(module: types.ModuleType) -> None:
-    from sb3_ogpo.zoo.hyperparams_opt import convert_ogpo_params, sample_ogpo_params
+    from sb3_ogpo.zoo.hyperparams_opt import SAMPLERS, convert_ogpo_params
 
-    module.HYPERPARAMS_SAMPLER[ALGO] = sample_ogpo_params
-    module.HYPERPARAMS_CONVERTER[ALGO] = convert_ogpo_params
+    for algo, sampler in SAMPLERS.items():
+        module.HYPERPARAMS_SAMPLER[algo] = sampler
+        module.HYPERPARAMS_CONVERTER[algo] = convert_ogpo_params
 
 
 class _TrialNumber(int):
@@ -136,20 +151,20 @@ def _patch_exp_manager(module: types.ModuleType) -> None:
     @functools.wraps(original_init)
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         original_init(self, *args, **kwargs)
-        if self.algo != ALGO:
+        if self.algo not in ALGORITHMS:
             return
         try:
             config = signature.bind(self, *args, **kwargs).arguments.get("config")
         except TypeError:
             config = None
         if config is None:
-            self.config = default_config_path()
+            self.config = default_config_path(self.algo)
         if self.trial_id is not None and self.trial_id == 0:
             self.trial_id = _TrialNumber(0)
 
     @functools.wraps(original_objective)
     def objective(self, trial: Any) -> float:
-        if self.algo == ALGO:
+        if self.algo in ALGORITHMS:
             return ogpo_objective(self, trial)
         return original_objective(self, trial)
 
@@ -160,7 +175,7 @@ def _patch_exp_manager(module: types.ModuleType) -> None:
         except ValueError as error:
             # The zoo's report reads `study.best_trial`, which raises when every trial was pruned or
             # failed: the study itself is intact, so report that instead of a traceback.
-            if self.algo != ALGO or "No trials are completed yet" not in str(error):
+            if self.algo not in ALGORITHMS or "No trials are completed yet" not in str(error):
                 raise
             print("No trial completed: every trial was pruned or failed (see the trials' 'error' attribute).")
 

@@ -114,7 +114,7 @@ def test_a_foreign_buffer_is_refused(tmp_path):
 # ----- bad inputs --------------------------------------------------------------------------------
 @pytest.mark.parametrize("name, value", [
     ("clip_range", -1), ("clip_range", 0.0), ("clip_range", lambda progress: progress * 0.01),
-    ("gamma", 1.5), ("gamma", 0.0), ("tau_actor", 2.0), ("tau_critic", 0.0), ("tau_slow_actor", -0.1),
+    ("gamma", 1.5), ("gamma", 0.0), ("tau_actor", 2.0), ("tau_critic", 0.0), ("tau_slow_actor", -0.1), ("slow_tau", 2.0),
     ("success_bc_coef", -1.0), ("chi2_coef", -0.5), ("actor_weight_decay", -1e-5), ("critic_weight_decay", -1.0),
     ("max_grad_norm", 0.0), ("critic_utd", -1),
 ])

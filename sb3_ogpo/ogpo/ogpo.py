@@ -176,6 +176,8 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
     ) -> None:
         if slow_tau is not None:
             warnings.warn("slow_tau was renamed tau_slow_actor", DeprecationWarning, stacklevel=2)
+            if not 0.0 < slow_tau <= 1.0:
+                raise ValueError(f"slow_tau (now tau_slow_actor) must be in (0, 1], got {slow_tau!r}.")
             tau_slow_actor = slow_tau
         check_arguments(locals())
         if isinstance(env, str):

@@ -43,7 +43,7 @@ BON_SFT_SEARCH_SPACE: dict[str, tuple[str, dict[str, Any]]] = {
     "tau_critic": SEARCH_SPACE["tau_critic"],
 }
 
-_INT_PARAMS = ("n_group", "critic_utd", "actor_utd", "policy_gradient_starts", "best_of_n")
+_INT_PARAMS = ("n_group", "critic_utd", "actor_utd", "policy_gradient_starts", "best_of_n", "batch_size")
 _FLOAT_PARAMS = (
     "learning_rate",
     "critic_learning_rate",
@@ -52,6 +52,8 @@ _FLOAT_PARAMS = (
     "success_bc_coef",
     "tau_actor",
     "tau_critic",
+    "tau",
+    "gamma",
 )
 
 
@@ -106,5 +108,22 @@ def convert_ogpo_params(params: dict[str, Any]) -> dict[str, Any]:
     return hyperparams
 
 
+#: The search space of the SAC-based methods (``--algo dsrl``, ``--algo residual_sac``).
+SAC_SEARCH_SPACE: dict[str, tuple[str, dict[str, Any]]] = {
+    "learning_rate": ("float", dict(low=3e-5, high=1e-3, log=True)),
+    "batch_size": ("categorical", dict(choices=[64, 128, 256])),
+    "tau": ("float", dict(low=1e-3, high=2e-2, log=True)),
+    "gamma": ("categorical", dict(choices=[0.95, 0.98, 0.99])),
+}
+
+
+def sample_sac_params(trial: Any, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """Sample hyperparameters of :class:`sb3_ogpo.dsrl.DSRL` / :class:`sb3_ogpo.residual.ResidualSAC` (SAC's
+    knobs; the wrapper's ``action_magnitude`` / ``residual_scale`` stay as the YAML's env_wrapper sets them)."""
+    del n_actions, n_envs, additional_args
+    return _sample(trial, SAC_SEARCH_SPACE)
+
+
 #: RL Zoo algorithm key -> its sampler (all share :func:`convert_ogpo_params`).
-SAMPLERS = {"ogpo": sample_ogpo_params, "bon_sft": sample_bon_sft_params}
+SAMPLERS = {"ogpo": sample_ogpo_params, "bon_sft": sample_bon_sft_params, "dsrl": sample_sac_params,
+            "residual_sac": sample_sac_params}

@@ -37,6 +37,8 @@ ALGO = "ogpo"
 ALGORITHMS: dict[str, str] = {
     ALGO: "sb3_ogpo.ogpo:OGPO",
     "bon_sft": "sb3_ogpo.bon_sft:BestOfNSFT",
+    "dsrl": "sb3_ogpo.dsrl:DSRL",
+    "residual_sac": "sb3_ogpo.residual:ResidualSAC",
 }
 
 #: Exceptions that turn a trial into a pruned trial instead of ending the study. The zoo itself only

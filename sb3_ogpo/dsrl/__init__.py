@@ -1,0 +1,4 @@
+from sb3_ogpo.dsrl.dsrl import DSRL
+from sb3_ogpo.dsrl.noise_env import NoiseActionWrapper
+
+__all__ = ["DSRL", "NoiseActionWrapper"]

@@ -14,7 +14,7 @@ import yaml
 
 import sb3_ogpo  # noqa: F401
 from sb3_ogpo import OGPO
-from sb3_ogpo.dsrl import DSRL, NoiseActionWrapper
+from sb3_ogpo.dsrl import DSRL, DSRLNA, NoiseActionWrapper
 from sb3_ogpo.experts.collect import collect_demonstrations
 from sb3_ogpo.ogpo.frozen_flow import FrozenFlow
 from sb3_ogpo.residual import ResidualActionWrapper, ResidualSAC
@@ -76,6 +76,27 @@ def test_dsrl_counts_env_steps_and_saves_and_loads(flow_path, tmp_path):
     assert loaded.init_policy == flow_path
 
 
+def test_dsrl_na_distills_the_chunk_critic_through_the_flow(flow_path, tmp_path):
+    import torch as th
+
+    model = DSRLNA("MlpPolicy", ENV_ID, init_policy=flow_path, learning_rate=3e-3, **SAC_KWARGS)
+    model.learn(200)
+    assert np.isfinite(model.logger.name_to_value["train/distill_loss"])
+    # A chunk critic with a known value, the sum of the chunk: the noise critic must learn it through the flow.
+    model.policy.__dict__["action_critic"] = lambda observations, chunks: (chunks.sum(1, keepdim=True),) * 2
+    for _ in range(400):
+        model._distill_step(64)
+    observations = model.replay_buffer.sample(256).observations
+    noise = th.randn(256, model.flow.flow_dim).clamp(-1.0, 1.0)
+    with th.no_grad():
+        expected = model.flow.scaled_chunks(observations, noise).sum(1)
+        learned = model.critic(observations, noise / model.action_magnitude)[0].squeeze(1)
+    assert np.corrcoef(expected.numpy(), learned.numpy())[0, 1] > 0.9
+    model.save(tmp_path / "na")
+    loaded = DSRLNA.load(tmp_path / "na", env=ENV_ID)
+    assert loaded.action_critic_optimizer.state_dict()["state"], "the chunk critic's optimizer is saved"
+
+
 def test_residual_zero_reproduces_the_base_policy(flow_path):
     recorder = RecordActions(gym.make(ENV_ID))
     env = ResidualActionWrapper(recorder, flow_path, residual_scale=0.3)
@@ -101,7 +122,7 @@ def test_residual_sac_starts_at_a_zero_residual_and_saves_and_loads(flow_path, t
                                model.predict(observations, deterministic=True)[0], atol=1e-6)
 
 
-@pytest.mark.parametrize("algo", ["dsrl", "residual_sac"])
+@pytest.mark.parametrize("algo", ["dsrl", "dsrl_na", "residual_sac"])
 def test_hyperparams_cover_every_task_from_ogpos_starts(algo):
     config = yaml.safe_load((REPO / "hyperparams" / f"{algo}.yml").read_text())
     ogpo_entries = yaml.safe_load((REPO / "hyperparams" / "ogpo.yml").read_text())
@@ -109,12 +130,12 @@ def test_hyperparams_cover_every_task_from_ogpos_starts(algo):
     for env_id, entry in config.items():
         wrapper = entry["env_wrapper"][-1]
         (name, kwargs), = wrapper.items()
-        assert name.endswith("NoiseActionWrapper" if algo == "dsrl" else "ResidualActionWrapper")
+        assert name.endswith("ResidualActionWrapper" if algo == "residual_sac" else "NoiseActionWrapper")
         assert kwargs["init_policy"] == ogpo_entries[env_id]["init_policy"], env_id
         assert float(entry["n_timesteps"]) == float(ogpo_entries[env_id]["n_timesteps"]), env_id
 
 
-@pytest.mark.parametrize("algo", ["dsrl", "residual_sac"])
+@pytest.mark.parametrize("algo", ["dsrl", "dsrl_na", "residual_sac"])
 def test_zoo_train_as_typed(algo, tmp_path):
     pytest.importorskip("rl_zoo3")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}

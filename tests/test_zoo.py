@@ -158,7 +158,7 @@ def test_registration(zoo_hook: None) -> None:
         assert HYPERPARAMS_CONVERTER["ogpo"] is opt.convert_ogpo_params
         assert "PointMassMultimodal-v0" in __import__("gymnasium").registry
         consts = [c for c in rl_zoo3.enjoy.enjoy.__code__.co_consts if isinstance(c, tuple) and "tqc" in c]
-        assert consts == [("qrdqn", "dqn", "ddpg", "sac", "her", "td3", "tqc", "ogpo", "bon_sft", "dsrl", "residual_sac")], consts
+        assert consts == [("qrdqn", "dqn", "ddpg", "sac", "her", "td3", "tqc", "ogpo", "bon_sft", "dsrl", "dsrl_na", "residual_sac")], consts
         from sb3_ogpo.bon_sft import BestOfNSFT
         assert rl_zoo3.ALGOS["bon_sft"] is BestOfNSFT and HYPERPARAMS_SAMPLER["bon_sft"] is opt.sample_bon_sft_params
         print("ok")

@@ -22,7 +22,7 @@ class FrozenFlow:
     :param device: torch device of the flow.
     """
 
-    def __init__(self, init_policy: str, ema: bool = False, device: str = "cpu") -> None:
+    def __init__(self, init_policy: str, ema: bool = False, device: Any = "cpu") -> None:
         from sb3_ogpo.ogpo.ogpo import OGPO
 
         self.init_policy = init_policy
@@ -46,6 +46,13 @@ class FrozenFlow:
         chunk, _, _ = self.policy.sampler.sample(self.policy.velocity_fn(self.actor, features), x0, stochastic=False)
         scaled = chunk.cpu().numpy().reshape(-1, self.chunk_size, self.action_dim)
         return self.policy.unscale_action(scaled)
+
+    @th.no_grad()
+    def scaled_chunks(self, observations: Any, noise: th.Tensor) -> th.Tensor:
+        """Flat chunks ``(B, h * A)`` in the flow's normalized units ([-1, 1]) from observation tensors and noise tensors."""
+        features = self.policy.features(observations)
+        chunk, _, _ = self.policy.sampler.sample(self.policy.velocity_fn(self.actor, features), noise.float(), stochastic=False)
+        return chunk
 
     def chunk(self, observation: Any, noise: np.ndarray) -> np.ndarray:
         """The chunk ``(h, A)`` of one observation."""

@@ -126,4 +126,4 @@ def sample_sac_params(trial: Any, n_actions: int, n_envs: int, additional_args: 
 
 #: RL Zoo algorithm key -> its sampler (all share :func:`convert_ogpo_params`).
 SAMPLERS = {"ogpo": sample_ogpo_params, "bon_sft": sample_bon_sft_params, "dsrl": sample_sac_params,
-            "residual_sac": sample_sac_params}
+            "dsrl_na": sample_sac_params, "residual_sac": sample_sac_params}

@@ -38,6 +38,7 @@ ALGORITHMS: dict[str, str] = {
     ALGO: "sb3_ogpo.ogpo:OGPO",
     "bon_sft": "sb3_ogpo.bon_sft:BestOfNSFT",
     "dsrl": "sb3_ogpo.dsrl:DSRL",
+    "dsrl_na": "sb3_ogpo.dsrl:DSRLNA",
     "residual_sac": "sb3_ogpo.residual:ResidualSAC",
 }
 

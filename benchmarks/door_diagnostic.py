@@ -29,6 +29,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 
 from sb3_ogpo import OGPO
+from sb3_ogpo.common.evaluation import episode_succeeded
 from sb3_ogpo.envs.adroit import AdroitSuccessWrapper
 from sb3_ogpo.zoo.presets import load_preset
 
@@ -46,7 +47,7 @@ def evaluate(model: OGPO, eval_env: gym.Env, episodes: int) -> tuple[float, floa
 
     def record(locals_, globals_):
         if locals_["done"]:
-            successes.append(bool(locals_["info"].get("is_success", False)))
+            successes.append(episode_succeeded(locals_["info"]))
 
     mean_return, _ = evaluate_policy(model, eval_env, n_eval_episodes=episodes, deterministic=True, callback=record)
     return float(mean_return), float(np.mean(successes))

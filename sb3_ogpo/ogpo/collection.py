@@ -34,7 +34,6 @@ class ChunkedCollection:
         self._rollout_chunks = np.zeros((self.n_envs, self.chunk_size, action_dim), dtype=np.float32)
         self._rollout_chunk_index = np.full(self.n_envs, self.chunk_size)
 
-
     def load_replay_buffer(self, path: Union[str, pathlib.Path, io.BufferedIOBase], truncate_last_traj: bool = True) -> None:
         """Load a replay buffer saved by :meth:`save_replay_buffer`, with its success buffer and episode bookkeeping.
 

@@ -29,7 +29,7 @@ def flow_env(env: Union[gym.Env, VecEnv, str, None], wrapper_class: type[gym.Wra
     settings = {"init_policy": init_policy, knob: value, "flow_ema": flow_ema}
     if env is None:
         return env, settings
-    if is_wrapped(env, wrapper_class) if isinstance(env, (gym.Env, VecEnv)) else False:
+    if isinstance(env, (gym.Env, VecEnv)) and is_wrapped(env, wrapper_class):
         if isinstance(env, VecEnv):  # record the flow the caller wrapped it with
             flow = env.get_attr("flow")[0]
             settings = {"init_policy": flow.init_policy, knob: env.get_attr(knob)[0], "flow_ema": flow.ema}

@@ -387,12 +387,13 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         policy, group = self.policy, self.n_group
         observations = self.replay_buffer.sample_observations(batch_size)
         features = policy.features(observations)
+        chain_features = features.repeat(group, 1)  # row j * B + i: chain j of state i
         with th.no_grad(), self._autocast():
             chunks, chains, old_log_prob = policy.sample_chunks(
                 features, policy.actor_target, stochastic=True, n_samples=group, return_chain=True
             )
             chunks = chunks.float()
-            q_values = policy.critic_target(features.repeat(group, 1), chunks).float().view(policy.n_critics, group, -1)
+            q_values = policy.critic_target(chain_features, chunks).float().view(policy.n_critics, group, -1)
         assert chains is not None and old_log_prob is not None
         clip_high = 1.0 + clip_range
         if self.chi2:  # the chi-squared advantage needs every chain's log-prob
@@ -407,10 +408,10 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
             # A chain with a zero advantage adds nothing to the surrogate or its gradient (the conservative
             # advantage zeroes many): its log-prob is not computed.
             active = None if bool((advantages != 0).all()) else advantages.nonzero().squeeze(-1)
-            chain_features = features.repeat(group, 1) if active is None else features.repeat(group, 1)[active]
+            active_features = chain_features if active is None else chain_features[active]
             active_chains = chains if active is None else chains[:, active]
             with self._autocast():
-                log_prob = policy.chain_log_prob(policy.actor, chain_features, active_chains.float())
+                log_prob = policy.chain_log_prob(policy.actor, active_features, active_chains.float())
         if active is not None:
             old_log_prob, active_advantages = old_log_prob[active], advantages[active]
         else:

@@ -1,9 +1,11 @@
-"""Fine-tune a task's clipped start with OGPO and its controls, through RL Zoo, on the same evaluation episodes.
+"""Fine-tune a task's clipped start with OGPO, its controls or its rivals, through RL Zoo, on the same evaluation
+episodes.
 
     python benchmarks/finetune_controls.py --env AdroitHandDoorSparse-v1 --variant pg --seed 0 [--folder runs] \
         [--eval-freq 5000] [--eval-episodes 64] [-n 40000] [-params key:value ...]
+    python benchmarks/finetune_controls.py --env AdroitHandDoorSparse-v1 --algo dsrl --seed 0 [--folder runs] ...
 
-Variants (each the entry of hyperparams/ogpo.yml plus these overrides, so that they differ in one thing):
+OGPO's variants (each the entry of hyperparams/ogpo.yml plus these overrides, so that they differ in one thing):
 
 - ``pg``: the entry as it is (the policy-gradient term from the first update after ``learning_starts``);
 - ``success_bc``: the success-buffer BC term alone (the policy-gradient term never joins);
@@ -13,8 +15,13 @@ Variants (each the entry of hyperparams/ogpo.yml plus these overrides, so that t
   (``critic_utd 0``): a consistent but uninformative push, to tell "the critics are wrong" from "any consistent
   push breaks this start".
 
-Every variant of a seed evaluates the same episodes (RL Zoo seeds the evaluation env with ``--seed``). Runs go to
-``<folder>/<variant>/ogpo/<env>_<n>``; ``--summary`` prints the evaluation curves of every run found there.
+The rivals (``--algo dsrl | dsrl_na | residual_sac | bon_sft``) run their own YAML's entry for the task, from the
+same start. ``--eval-freq`` and ``-n`` count env steps for every algorithm (DSRL steps the zoo once per chunk, so its
+evaluation frequency is converted to chunks).
+
+Every run of a seed evaluates the same episodes (RL Zoo seeds the evaluation env with ``--seed``). Runs go to
+``<folder>/<variant>/ogpo/<env>_<n>`` (OGPO) and ``<folder>/<algo>/<algo>/<env>_<n>`` (rivals); ``--summary``
+prints the evaluation curves of every run found there.
 """
 
 from __future__ import annotations
@@ -34,22 +41,35 @@ VARIANTS: dict[str, list[str]] = {
     "random_critic": ["critic_utd:0"],
 }
 
+#: The rivals of issue 16, and whether the zoo steps them once per chunk (DSRL) instead of once per env step.
+RIVALS: dict[str, bool] = {"dsrl": True, "dsrl_na": True, "residual_sac": False, "bon_sft": False}
+
+
+def zoo_eval_freq(algo: str, env_id: str, eval_freq: int) -> int:
+    """``--eval-freq`` for the zoo: ``eval_freq`` env steps in the algorithm's own steps."""
+    if not RIVALS.get(algo, False):
+        return eval_freq
+    from sb3_ogpo.zoo.presets import load_preset
+
+    return max(1, eval_freq // int(load_preset(env_id).kwargs["chunk_size"]))
+
 
 def command(env_id: str, variant: str, seed: int, folder: Path, eval_freq: int, eval_episodes: int,
-            n_timesteps: int | None, params: list[str]) -> list[str]:
-    """The ``rl_zoo3.train`` command line of one run."""
-    args = [sys.executable, "-m", "rl_zoo3.train", "--algo", "ogpo", "--env", env_id, "--seed", str(seed),
-            "--eval-freq", str(eval_freq), "--eval-episodes", str(eval_episodes), "--n-eval-envs", "1",
-            "-f", str(folder / variant), "--log-interval", "10"]
+            n_timesteps: int | None, params: list[str], algo: str = "ogpo") -> list[str]:
+    """The ``rl_zoo3.train`` command line of one run (``variant`` applies to OGPO only)."""
+    label = variant if algo == "ogpo" else algo
+    args = [sys.executable, "-m", "rl_zoo3.train", "--algo", algo, "--env", env_id, "--seed", str(seed),
+            "--eval-freq", str(zoo_eval_freq(algo, env_id, eval_freq)), "--eval-episodes", str(eval_episodes),
+            "--n-eval-envs", "1", "-f", str(folder / label), "--log-interval", "10"]
     if n_timesteps is not None:
         args += ["-n", str(n_timesteps)]
-    overrides = VARIANTS[variant] + list(params)
+    overrides = (VARIANTS[variant] if algo == "ogpo" else []) + list(params)
     return args + (["-params", *overrides] if overrides else [])
 
 
 def summary(folder: Path) -> None:
     """Print every run's evaluation success per evaluation (mean over its episodes)."""
-    for path in sorted(folder.glob("*/ogpo/*/evaluations.npz")):
+    for path in sorted(folder.glob("*/*/*/evaluations.npz")):
         data = np.load(path)
         curve = ", ".join(f"{int(t)}: {s:.2f}" for t, s in zip(data["timesteps"], data["successes"].mean(axis=1)))
         print(f"{path.parent.relative_to(folder)}: {curve}")
@@ -58,7 +78,8 @@ def summary(folder: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env")
-    parser.add_argument("--variant", choices=sorted(VARIANTS), default="pg")
+    parser.add_argument("--algo", choices=["ogpo", *RIVALS], default="ogpo")
+    parser.add_argument("--variant", choices=sorted(VARIANTS), default="pg", help="OGPO's variant (OGPO only)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--folder", type=Path, default=Path("runs"))
     parser.add_argument("--eval-freq", type=int, default=5000)
@@ -73,8 +94,10 @@ def main() -> None:
         return
     if not args.env:
         parser.error("--env is required unless --summary is given")
+    if args.algo != "ogpo" and args.variant != "pg":
+        parser.error(f"--variant {args.variant} is one of OGPO's controls; leave it out with --algo {args.algo}")
     cmd = command(args.env, args.variant, args.seed, args.folder, args.eval_freq, args.eval_episodes,
-                  args.n_timesteps, args.params)
+                  args.n_timesteps, args.params, args.algo)
     print(" ".join(cmd[1:]), flush=True)
     if not args.dry_run:
         sys.exit(subprocess.call(cmd, env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}))

@@ -10,7 +10,7 @@ from gymnasium import spaces
 import sb3_ogpo  # noqa: F401
 from sb3_ogpo import OGPO
 from sb3_ogpo.common.buffers import ChunkReplayBuffer
-from sb3_ogpo.ogpo.losses import chunked_td_target, group_advantage
+from sb3_ogpo.ogpo.losses import advantage_outlier_correlation, chunked_td_target, group_advantage
 
 SMALL = dict(policy_kwargs=dict(actor_net_arch=[32, 32], critic_net_arch=[32, 32]), n_critics=3, learning_starts=0)
 
@@ -57,6 +57,20 @@ def _buffer_with_episode(chunk_size=3, gamma=0.9):
         buffer.add(np.array([[obs]]), np.array([[obs + 0.5]]), np.array([[t / 10]]), np.array([float(t + 1)]),
                    np.array([done]), [{"TimeLimit.truncated": timeout}])
     return buffer
+
+
+def test_advantage_outlier_correlation_sees_critics_that_favour_outlying_chunks():
+    generator = th.Generator().manual_seed(0)
+    chunks = th.randn(16, 8, 6, generator=generator)
+    distance = (chunks - chunks.mean(0, keepdim=True)).norm(dim=-1)
+    assert advantage_outlier_correlation(distance - distance.mean(0), chunks) == pytest.approx(1.0)
+    assert advantage_outlier_correlation(-distance, chunks) == pytest.approx(-1.0)
+    unrelated = th.randn(16, 8, generator=generator)
+    assert abs(advantage_outlier_correlation(unrelated, chunks)) < 0.3
+    flat = th.zeros(16, 8)
+    assert np.isnan(advantage_outlier_correlation(flat, chunks))
+    flat[:, 0] = distance[:, 0]  # only the first state has distinct advantages: the mean is over it alone
+    assert advantage_outlier_correlation(flat, chunks) == pytest.approx(1.0)
 
 
 def test_chunked_td_target_with_termination_inside_window():
@@ -145,6 +159,7 @@ def test_variants_train_and_log(variant):
     logged = model.logger.name_to_value
     assert np.isfinite(logged["train/critic_loss"]) and np.isfinite(logged["train/policy_loss"])
     assert 0.0 <= logged["train/clip_fraction"] <= 1.0
+    assert -1.0 <= logged["train/advantage_outlier_corr"] <= 1.0
     if variant.get("success_bc_coef"):
         assert np.isfinite(logged["train/bc_loss"]) and "train/success_buffer_size" in logged
 

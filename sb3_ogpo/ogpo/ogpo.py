@@ -39,6 +39,7 @@ from sb3_ogpo.ogpo.bc import pretrain_bc
 from sb3_ogpo.ogpo.collection import ChunkedCollection
 from sb3_ogpo.ogpo.validation import check_arguments, check_env_compatibility
 from sb3_ogpo.ogpo.losses import (
+    advantage_outlier_correlation,
     chi2_advantage,
     chunked_td_target,
     clipped_surrogate_loss,
@@ -436,7 +437,11 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
             metrics["advantage_std"].append(advantages.std().item())
             metrics["advantage_nonzero"].append((advantages != 0).float().mean().item())
             metrics["group_q_mean"].append(q_values.mean().item())
-            metrics["action_std"].append(chunks.view(group, -1, policy.flow_dim).std(0).mean().item())
+            grouped_chunks = chunks.view(group, -1, policy.flow_dim)
+            metrics["action_std"].append(grouped_chunks.std(0).mean().item())
+            outlier_corr = advantage_outlier_correlation(advantages.view(group, -1), grouped_chunks)
+            if not np.isnan(outlier_corr):
+                metrics["advantage_outlier_corr"].append(outlier_corr)
             if bc_loss is not None:
                 metrics["bc_loss"].append(bc_loss.item())
 

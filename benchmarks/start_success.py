@@ -1,0 +1,39 @@
+"""Success of a task's clipped start (or any saved OGPO model) on another env id, e.g. the released reward's id.
+
+    python benchmarks/start_success.py --env RobomimicLiftSuccessBonus-v0 --init start:RobomimicLift-v0 \
+        --episodes 128 --seed 0
+
+A start is measured on the env it was cloned in (``start.json``); the released rewards' ids can change the
+horizon (Robomimic: 300 steps instead of 400), so a run on them needs the start's success on them too. The
+deterministic ODE of the model's actor (the one ``init_policy`` copies), on ``--episodes`` episodes seeded from ``--seed``.
+"""
+
+import argparse
+import time
+
+import gymnasium as gym
+
+import sb3_ogpo  # noqa: F401  (registers env ids and the "start" scheme)
+from sb3_ogpo import OGPO
+from sb3_ogpo.common.evaluation import evaluate_success
+from sb3_ogpo.common.init_policy import resolve_init_policy
+from sb3_ogpo.zoo.presets import load_preset
+
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("--env", required=True, help="the env id to measure on (an entry of hyperparams/ogpo.yml)")
+parser.add_argument("--init", required=True, help='"start:<env id>" or the path of a saved OGPO model')
+parser.add_argument("--episodes", type=int, default=128)
+parser.add_argument("--seed", type=int, default=0)
+args = parser.parse_args()
+
+preset = load_preset(args.env)
+env = preset.make_env()
+actor = {key: preset.kwargs[key] for key in ("chunk_size", "denoising_steps") if key in preset.kwargs}
+actor["actor_net_arch"] = preset.kwargs["policy_kwargs"]["actor_net_arch"]
+# The actor that OGPO(init_policy=...) copies into its actor, EMA and slow actor: the start's current actor.
+model = OGPO.load(resolve_init_policy(args.init, actor), env=env, device="cpu", custom_objects={"buffer_size": 1})
+model.policy.deterministic_actor = "current"
+began = time.time()
+result = evaluate_success(model, env, args.episodes, seed=args.seed)
+print(f"{args.init} on {args.env}: success {result.success_rate:.3f} over {args.episodes} episodes "
+      f"(seed {args.seed}, {time.time() - began:.0f} s)")

@@ -100,6 +100,15 @@ def test_hyperparams_cover_every_task_with_valid_keys(name: str) -> None:
                 assert isinstance(entry[key], (int, float)), f"{name}:{env_id}:{key} parsed as {entry[key]!r}"
 
 
+def test_every_default_entry_runs_the_policy_gradient_term_within_its_budget() -> None:
+    """``--algo ogpo`` must run OGPO: the policy-gradient term joins well before the entry's budget ends."""
+    config = yaml.safe_load((REPO / "hyperparams" / "ogpo.yml").read_text())
+    for env_id, entry in config.items():
+        joins = int(entry.get("learning_starts", 100)) + int(entry.get("policy_gradient_starts", 0))
+        assert joins <= float(entry["n_timesteps"]) / 2, f"ogpo.yml:{env_id}: the PG term joins at env step {joins}"
+        assert entry.get("actor_utd", 1) > 0 and entry.get("critic_utd", 1) > 0, env_id
+
+
 def test_default_entries_use_their_tasks_start_actor() -> None:
     """``init_policy: "start:<id>"`` with another actor would generate (and cache) a separate start first."""
     from sb3_ogpo.starts import get_start_config

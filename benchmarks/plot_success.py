@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--labels", nargs="+", help="legend entries, one per run (default: run dir names)")
     parser.add_argument("--start-success", type=float, default=None, help="success of the BC start (dashed line)")
     args = parser.parse_args()
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axis = plt.subplots(figsize=(8, 4))
     labels = args.labels or [Path(run).name for run in args.runs]
     for run, label in zip(args.runs, labels):
         data = np.load(Path(run) / "evaluations.npz")
@@ -41,7 +41,7 @@ def main() -> None:
     axis.set_ylim(-0.02, 1.02)
     axis.set_title(args.title)
     axis.grid(alpha=0.3)
-    axis.legend()
+    axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))  # outside: curves stay visible
     figure.tight_layout()
     figure.savefig(args.out, dpi=120)
     print(f"saved {args.out}")

@@ -11,8 +11,6 @@ deterministic ODE of the model's actor (the one ``init_policy`` copies), on ``--
 import argparse
 import time
 
-import gymnasium as gym
-
 import sb3_ogpo  # noqa: F401  (registers env ids and the "start" scheme)
 from sb3_ogpo import OGPO
 from sb3_ogpo.common.evaluation import evaluate_success

@@ -20,8 +20,9 @@ same start. ``--eval-freq`` and ``-n`` count env steps for every algorithm (DSRL
 evaluation frequency is converted to chunks).
 
 Every run of a seed evaluates the same episodes (RL Zoo seeds the evaluation env with ``--seed``). Runs go to
-``<folder>/<variant>/ogpo/<env>_<n>`` (OGPO) and ``<folder>/<algo>/<algo>/<env>_<n>`` (rivals); ``--summary``
-prints the evaluation curves of every run found there.
+``<folder>/<variant>/seed<S>/ogpo/<env>_<n>`` (OGPO) and ``<folder>/<algo>/seed<S>/<algo>/<env>_<n>`` (rivals): one
+folder per seed, because RL Zoo numbers runs ``_<n>`` when they start, and two runs started together in one folder
+would write into the same run directory. ``--summary`` prints the evaluation curves of every run found there.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def command(env_id: str, variant: str, seed: int, folder: Path, eval_freq: int, 
     label = variant if algo == "ogpo" else algo
     args = [sys.executable, "-m", "rl_zoo3.train", "--algo", algo, "--env", env_id, "--seed", str(seed),
             "--eval-freq", str(zoo_eval_freq(algo, env_id, eval_freq)), "--eval-episodes", str(eval_episodes),
-            "--n-eval-envs", "1", "-f", str(folder / label), "--log-interval", "10"]
+            "--n-eval-envs", "1", "-f", str(folder / label / f"seed{seed}"), "--log-interval", "10"]
     if n_timesteps is not None:
         args += ["-n", str(n_timesteps)]
     overrides = (VARIANTS[variant] if algo == "ogpo" else []) + list(params)
@@ -69,7 +70,7 @@ def command(env_id: str, variant: str, seed: int, folder: Path, eval_freq: int, 
 
 def summary(folder: Path) -> None:
     """Print every run's evaluation success per evaluation (mean over its episodes)."""
-    for path in sorted(folder.glob("*/*/*/evaluations.npz")):
+    for path in sorted(folder.rglob("evaluations.npz")):
         data = np.load(path)
         curve = ", ".join(f"{int(t)}: {s:.2f}" for t, s in zip(data["timesteps"], data["successes"].mean(axis=1)))
         print(f"{path.parent.relative_to(folder)}: {curve}")

@@ -68,12 +68,20 @@ def command(env_id: str, variant: str, seed: int, folder: Path, eval_freq: int, 
     return args + (["-params", *overrides] if overrides else [])
 
 
+def end_success(successes: np.ndarray, last: int = 2) -> tuple[float, float]:
+    """A run's end: the success over the episodes of its last ``last`` evaluations, and its binomial standard error."""
+    pooled = np.asarray(successes, dtype=float)[-last:].ravel()
+    rate = float(pooled.mean())
+    return rate, float(np.sqrt(rate * (1.0 - rate) / pooled.size))
+
+
 def summary(folder: Path) -> None:
-    """Print every run's evaluation success per evaluation (mean over its episodes)."""
+    """Print every run's evaluation success per evaluation (mean over its episodes) and its end (last two)."""
     for path in sorted(folder.rglob("evaluations.npz")):
         data = np.load(path)
         curve = ", ".join(f"{int(t)}: {s:.2f}" for t, s in zip(data["timesteps"], data["successes"].mean(axis=1)))
-        print(f"{path.parent.relative_to(folder)}: {curve}")
+        rate, error = end_success(data["successes"])
+        print(f"{path.parent.relative_to(folder)}: {curve}; end (last two) {rate:.2f} +- {error:.2f}")
 
 
 def main() -> None:

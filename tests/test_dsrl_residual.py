@@ -76,6 +76,26 @@ def test_dsrl_counts_env_steps_and_saves_and_loads(flow_path, tmp_path):
     assert loaded.init_policy == flow_path
 
 
+@pytest.mark.parametrize("warmup_noise", ["gaussian", "uniform"])
+def test_dsrl_warmup_runs_the_flows_own_noise(flow_path, warmup_noise):
+    """Before learning_starts, "gaussian" executes N(0, I) noise clipped to the bound (the base policy's behaviour)."""
+    model = DSRL("MlpPolicy", ENV_ID, init_policy=flow_path, action_magnitude=1.5, warmup_noise=warmup_noise,
+                 **{**SAC_KWARGS, "learning_starts": 10_000})
+    model.learn(600)
+    noise = model.replay_buffer.actions[: model.replay_buffer.pos].reshape(-1) * 1.5  # stored scaled to [-1, 1]
+    at_bound = float(np.mean(np.abs(noise) > 1.5 - 1e-4))
+    if warmup_noise == "gaussian":
+        assert 0.07 < at_bound < 0.2  # P(|z| > 1.5) = 0.134 for z ~ N(0, 1)
+        assert 0.55 < float(np.median(np.abs(noise))) < 0.8  # 0.674 for N(0, 1), 0.75 for uniform on [-1.5, 1.5]
+    else:
+        assert at_bound == 0.0
+
+
+def test_dsrl_rejects_an_unknown_warmup_noise(flow_path):
+    with pytest.raises(ValueError, match="warmup_noise"):
+        DSRL("MlpPolicy", ENV_ID, init_policy=flow_path, warmup_noise="normal", **SAC_KWARGS)
+
+
 def test_dsrl_na_distills_the_chunk_critic_through_the_flow(flow_path, tmp_path):
     import torch as th
 

@@ -29,15 +29,30 @@ class DSRL(SAC):
     :param init_policy: the frozen flow, a saved OGPO model or ``"start:<env id>"`` (needed unless ``env`` is wrapped).
     :param action_magnitude: bound of the noise actions (DSRL's ``action_magnitude``).
     :param flow_ema: integrate the flow's EMA actor instead of its actor.
+    :param warmup_noise: the noise executed before ``learning_starts``: ``"gaussian"`` runs the frozen flow as it
+        was trained (N(0, I) noise clipped to the bound; DSRL's initial rollouts of the base policy), ``"uniform"``
+        SAC's uniform random actions over the bound.
     :param kwargs: SAC's arguments (``gamma`` per chunk).
     """
 
     def __init__(self, policy: Any, env: Union[gym.Env, VecEnv, str, None], init_policy: Optional[str] = None,
-                 action_magnitude: float = 1.0, flow_ema: bool = False, **kwargs: Any) -> None:
+                 action_magnitude: float = 1.0, flow_ema: bool = False, warmup_noise: str = "gaussian",
+                 **kwargs: Any) -> None:
+        if warmup_noise not in ("gaussian", "uniform"):
+            raise ValueError(f"warmup_noise must be 'gaussian' or 'uniform', got {warmup_noise!r}.")
+        self.warmup_noise = warmup_noise
         env, settings = flow_env(env, NoiseActionWrapper, init_policy, "action_magnitude", action_magnitude, flow_ema)
         self.init_policy, self.action_magnitude, self.flow_ema = (
             settings["init_policy"], settings["action_magnitude"], settings["flow_ema"])
         super().__init__(policy, env, **kwargs)
+
+    def _sample_action(self, learning_starts: int, action_noise: Any = None, n_envs: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        if self.warmup_noise == "uniform" or self.num_timesteps >= learning_starts:
+            return super()._sample_action(learning_starts, action_noise, n_envs)
+        # Warm-up: the frozen flow's own noise distribution, so the first data is the base policy's behaviour.
+        noise = self.action_space.np_random.standard_normal((n_envs, *self.action_space.shape))
+        action = np.clip(noise, self.action_space.low, self.action_space.high).astype(np.float32)
+        return action, self.policy.scale_action(action)
 
     def _store_transition(self, replay_buffer: ReplayBuffer, buffer_action: np.ndarray, new_obs: Any,
                           reward: np.ndarray, dones: np.ndarray, infos: list[dict[str, Any]]) -> None:

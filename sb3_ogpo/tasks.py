@@ -20,6 +20,7 @@ from sb3_ogpo.envs import (
     KITCHEN_ID,
     POINT_MASS_ID,
     RELEASED_ADROIT_IDS,
+    RELEASED_KITCHEN_ID,
     RELEASED_ROBOMIMIC_TASKS,
     ROBOMIMIC_TASKS,
 )
@@ -66,6 +67,8 @@ def _tasks() -> dict[str, Task]:
     tasks += [Task(env_id, "robomimic", _ROBOMIMIC_EXPERTS[name], same_observations_as=v0_ids[name])
               for env_id, (name, _) in RELEASED_ROBOMIMIC_TASKS.items()]
     tasks += [Task(KITCHEN_ID, "kitchen", "sb3_ogpo.experts.kitchen:KitchenExpert"),
+              Task(RELEASED_KITCHEN_ID, "kitchen", "sb3_ogpo.experts.kitchen:KitchenExpert",
+                   same_observations_as=KITCHEN_ID),
               Task(POINT_MASS_ID, "point_mass", "sb3_ogpo.experts.point_mass:PointMassExpert")]
     return {task.env_id: task for task in tasks}
 
@@ -91,7 +94,7 @@ def make_task_env(env_id: str, *, tasks: Sequence[str] | None = None, **env_kwar
     family = TASKS[env_id].family if env_id in TASKS else None
     if tasks:
         if family != "kitchen":
-            raise ValueError(f"tasks={list(tasks)} only applies to {KITCHEN_ID}, not {env_id!r}.")
+            raise ValueError(f"tasks={list(tasks)} only applies to the Kitchen ids ({KITCHEN_ID}, {RELEASED_KITCHEN_ID}), not {env_id!r}.")
         env_kwargs["tasks"] = tuple(tasks)
     if family == "adroit":
         try:

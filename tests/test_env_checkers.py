@@ -8,10 +8,11 @@ from gymnasium.utils.env_checker import check_env as gymnasium_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import sb3_ogpo  # noqa: F401
-from sb3_ogpo.envs import ADROIT_IDS, KITCHEN_ID, POINT_MASS_ID, RELEASED_ADROIT_IDS, RELEASED_ROBOMIMIC_TASKS, ROBOMIMIC_TASKS
+from sb3_ogpo.envs import (ADROIT_IDS, KITCHEN_ID, POINT_MASS_ID, RELEASED_ADROIT_IDS, RELEASED_KITCHEN_ID,
+                           RELEASED_ROBOMIMIC_TASKS, ROBOMIMIC_TASKS)
 from sb3_ogpo.envs.adroit import make_adroit
 
-PROJECT_IDS = (*ROBOMIMIC_TASKS, *RELEASED_ROBOMIMIC_TASKS, KITCHEN_ID, POINT_MASS_ID)
+PROJECT_IDS = (*ROBOMIMIC_TASKS, *RELEASED_ROBOMIMIC_TASKS, KITCHEN_ID, RELEASED_KITCHEN_ID, POINT_MASS_ID)
 
 
 def _make(env_id: str) -> gym.Env:

@@ -146,3 +146,30 @@ def test_best_of_n_scores_each_candidate_with_its_own_random_critic_pair():
     q_values = th.arange(10.0).unsqueeze(1).repeat(1, 2000)
     winners = [int(best_of_n_choice(q_values, 2000)) for _ in range(3)]
     assert all(winner != 0 for winner in winners)
+
+
+def test_kitchen_released_id_costs_done_minus_seven_per_step_and_zero_on_the_experts_success_step():
+    from sb3_ogpo.experts import make_expert
+
+    env = gym.make(sb3_ogpo.envs.RELEASED_KITCHEN_ID)
+    assert env.spec.max_episode_steps == 600
+    expert = make_expert(sb3_ogpo.envs.KITCHEN_ID, env, noise_scale=0.0)
+    observation, _ = env.reset(seed=0)
+    expert.reset(np.random.default_rng(0))
+    rewards, done_counts = [], []
+    terminated = truncated = False
+    while not (terminated or truncated):
+        observation, reward, terminated, truncated, info = env.step(expert.act(observation))
+        rewards.append(reward)
+        done_counts.append(len(info["episode_task_completions"]))
+    env.close()
+    assert terminated and info["is_success"] and rewards[-1] == 0.0
+    assert [r for r, n in zip(rewards[:-1], done_counts[:-1])] == [float(n) - 7.0 for n in done_counts[:-1]]
+    assert set(done_counts[:-1]) == {0, 1, 2, 3}  # each subtask lowers the cost of every later step by one
+
+
+def test_kitchen_rejects_an_unknown_reward():
+    from sb3_ogpo.envs.kitchen import make_kitchen
+
+    with pytest.raises(ValueError, match="step_penalty"):
+        make_kitchen(reward="sparse")

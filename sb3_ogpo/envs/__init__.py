@@ -30,6 +30,10 @@ RELEASED_SUCCESS_REWARD = 5.0
 RELEASED_ADROIT_IDS = ("AdroitHandDoorSparse-v1", "AdroitHandHammerSparse-v1", "AdroitHandRelocateSparse-v1",
                        "AdroitHandPenSparse-v1")
 KITCHEN_ID = "KitchenMicrowaveKettleLightSlider-v0"
+# The released code's Kitchen reward ((subtasks done) - 7 per step, 0 on success, which terminates) and horizon 600,
+# on the project's four subtasks (the released D4RL mixed-v2 env swaps the slide cabinet for the bottom burner).
+RELEASED_KITCHEN_ID = "KitchenMicrowaveKettleLightSliderStepPenalty-v0"
+RELEASED_KITCHEN_HORIZON = 600
 ADROIT_IDS = ("AdroitHandDoor-v1", "AdroitHandHammer-v1", "AdroitHandRelocate-v1", "AdroitHandPen-v1")
 POINT_MASS_ID = "PointMassMultimodal-v0"
 
@@ -60,4 +64,6 @@ def register_envs() -> None:
             kwargs={"task": task, "success_reward": RELEASED_SUCCESS_REWARD},
         )
     _register(KITCHEN_ID, "sb3_ogpo.envs.kitchen:make_kitchen", max_episode_steps=280)
+    _register(RELEASED_KITCHEN_ID, "sb3_ogpo.envs.kitchen:make_kitchen", max_episode_steps=RELEASED_KITCHEN_HORIZON,
+              kwargs={"reward": "step_penalty"})
     _register(POINT_MASS_ID, "sb3_ogpo.envs.point_mass:PointMassMultimodalEnv", max_episode_steps=40)

@@ -200,6 +200,28 @@ class KitchenDictWrapper(gym.ObservationWrapper, RecordConstructorArgs):
         return self.observation(observation), float(reward), terminated, truncated, self._with_success(info)
 
 
+class KitchenStepPenaltyReward(gym.Wrapper, RecordConstructorArgs):
+    """The released OGPO code's Kitchen reward: (subtasks done so far) - ``penalty`` per step, 0 on the step that
+    completes the last one (which terminates).
+
+    With four subtasks and ``penalty=7`` a step is worth -7 .. -4 before success, so every step short of success
+    costs at least 4 and each completed subtask lowers the cost of every later step by 1.
+
+    :param env: a :class:`KitchenDictWrapper` env (its ``info`` carries ``episode_task_completions`` and ``is_success``).
+    :param penalty: what a step costs with no subtask done (the released code's 7).
+    """
+
+    def __init__(self, env: gym.Env, penalty: float = 7.0) -> None:
+        RecordConstructorArgs.__init__(self, penalty=penalty)
+        gym.Wrapper.__init__(self, env)
+        self.penalty = float(penalty)
+
+    def step(self, action):
+        observation, _, terminated, truncated, info = self.env.step(action)
+        reward = 0.0 if info["is_success"] else float(len(info["episode_task_completions"])) - self.penalty
+        return observation, reward, terminated, truncated, info
+
+
 def _flat_kitchen_env_class() -> type:
     """``KitchenEnv`` without a public ``compute_reward``.
 
@@ -250,6 +272,7 @@ def make_kitchen(
     render_mode: str | None = None,
     include_desired_goal: bool = False,
     max_episode_steps: int | None = None,
+    reward: str = "completions",
     **kwargs: Any,
 ) -> gym.Env:
     """Build ``FrankaKitchen-v1`` for ``tasks`` wrapped in :class:`KitchenDictWrapper`.
@@ -263,13 +286,19 @@ def make_kitchen(
     :param include_desired_goal: also put the constant ``desired_goal_<task>`` vectors in the observation.
     :param max_episode_steps: add a TimeLimit here; leave None under ``gym.make`` with the registered
         id, which already adds the 280-step limit (the raw env built here has none).
+    :param reward: ``"completions"`` (+1 per subtask completed, the module docstring's semantics) or
+        ``"step_penalty"`` (the released OGPO code's reward, :class:`KitchenStepPenaltyReward`).
     :param kwargs: passed to ``KitchenEnv`` (e.g. ``robot_noise_ratio``, ``object_noise_ratio``,
         ``terminate_on_tasks_completed``, ``remove_task_when_completed``; the reward/return semantics
         described in the module docstring assume the last two keep their defaults).
     """
+    if reward not in ("completions", "step_penalty"):
+        raise ValueError(f"reward must be 'completions' or 'step_penalty', got {reward!r}.")
     patch_gymnasium_robotics_joint_type_check()
     env: gym.Env = _flat_kitchen_env_class()(tasks_to_complete=list(_normalize_tasks(tasks)), render_mode=render_mode, **kwargs)
     env = KitchenDictWrapper(env, include_desired_goal=include_desired_goal)
+    if reward == "step_penalty":
+        env = KitchenStepPenaltyReward(env)
     if max_episode_steps is not None:
         env = gym.wrappers.TimeLimit(env, max_episode_steps=max_episode_steps)
     return env

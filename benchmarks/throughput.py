@@ -1,11 +1,13 @@
 """Throughput and memory of OGPO on this CPU.
 
-    python benchmarks/throughput.py [--threads 2] [--repeats 5] [--skip-memory]
+    python benchmarks/throughput.py [--threads 2] [--repeats 5] [--skip-memory] [--device cpu|cuda]
 
 Reports: the machine's matmul peak (8192x512 @ 512x512, fp32 and bf16); for the paper's sizes and
 the CPU preset, the time of one actor update and one critic update (fp32 and bf16 autocast) with the
 actor update's achieved GFLOP/s; env steps/s of full training (UTD 1) on AdroitHandDoor-v1; and the
-peak RSS of a model with a filled 1M-transition replay buffer on Adroit-sized observations.
+peak RSS of a model with a filled 1M-transition replay buffer on Adroit-sized observations. ``--device cuda``
+times the same updates on a GPU (synchronizing before each clock read) and reports peak GPU memory instead of
+the matmul peak and RSS.
 """
 
 from __future__ import annotations
@@ -80,8 +82,16 @@ def actor_update_flops(model: OGPO) -> float:
     return sampling + log_prob + scoring
 
 
-def time_updates(preset: str, bf16: bool, repeats: int) -> dict[str, float]:
-    model = OGPO("MlpPolicy", ENV_ID, learning_starts=10**9, buffer_size=5000, bf16=bf16, seed=0, **PRESETS[preset])
+def synchronized_clock(device: th.device) -> float:
+    """``time.perf_counter()`` after the device's queued work has finished."""
+    if device.type == "cuda":
+        th.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def time_updates(preset: str, bf16: bool, repeats: int, device: str = "cpu") -> dict[str, float]:
+    model = OGPO("MlpPolicy", ENV_ID, learning_starts=10**9, buffer_size=5000, bf16=bf16, seed=0, device=device,
+                 **PRESETS[preset])
     model.learn(max(300, model.batch_size + 10))  # fills the buffer without updating
     metrics: dict[str, list[float]] = defaultdict(list)
     results = {}
@@ -90,9 +100,9 @@ def time_updates(preset: str, bf16: bool, repeats: int) -> dict[str, float]:
         step()
         times = []
         for _ in range(repeats):
-            start = time.perf_counter()
+            start = synchronized_clock(model.device)
             step()
-            times.append(time.perf_counter() - start)
+            times.append(synchronized_clock(model.device) - start)
         results[name] = statistics.median(times)
     results["actor_gflops"] = actor_update_flops(model) / results["actor"] / 1e9
     return results
@@ -121,13 +131,13 @@ def time_actor_update_by_advantage(preset: str, bf16: bool, repeats: int) -> lis
     return rows
 
 
-def training_steps_per_second(preset: str, bf16: bool, steps: int = 300) -> float:
-    model = OGPO("MlpPolicy", gym.make(ENV_ID), buffer_size=10_000, bf16=bf16, seed=0, **PRESETS[preset])
+def training_steps_per_second(preset: str, bf16: bool, steps: int = 300, device: str = "cpu") -> float:
+    model = OGPO("MlpPolicy", gym.make(ENV_ID), buffer_size=10_000, bf16=bf16, seed=0, device=device, **PRESETS[preset])
     model.learning_starts = model.batch_size
     model.learn(model.batch_size + 5)  # fills a batch and warms up
-    start = time.perf_counter()
+    start = synchronized_clock(model.device)
     model.learn(steps, reset_num_timesteps=False)
-    return steps / (time.perf_counter() - start)
+    return steps / (synchronized_clock(model.device) - start)
 
 
 def peak_memory_with_full_buffer() -> float:
@@ -152,11 +162,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--presets", nargs="+", default=list(PRESETS))
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--by-advantage", action="store_true",
                         help="only time the actor update with the vanilla and the conservative advantage (bf16)")
     args = parser.parse_args()
     th.set_num_threads(args.threads)
-    print(f"torch {th.__version__}, {args.threads} threads")
+    cuda = args.device.startswith("cuda")
+    print(f"torch {th.__version__}, {args.threads} threads, device {th.cuda.get_device_name() if cuda else 'cpu'}")
     if args.by_advantage:
         print("| preset | advantage | actor update (s) | chains with a non-zero advantage |")
         print("|---|---|---|---|")
@@ -164,16 +176,23 @@ def main() -> None:
             for advantage, seconds, nonzero in time_actor_update_by_advantage(preset, True, args.repeats):
                 print(f"| {preset} | {advantage} | {seconds:.3f} | {nonzero:.2f} |", flush=True)
         return
-    print(f"matmul 8192x512 @ 512x512: fp32 {matmul_gflops(th.float32):.0f} GFLOP/s, bf16 {matmul_gflops(th.bfloat16):.0f} GFLOP/s")
+    if not cuda:
+        print(f"matmul 8192x512 @ 512x512: fp32 {matmul_gflops(th.float32):.0f} GFLOP/s, bf16 {matmul_gflops(th.bfloat16):.0f} GFLOP/s")
     print("| preset | dtype | actor update (s) | actor GFLOP/s | critic update (s) | training env steps/s |")
     print("|---|---|---|---|---|---|")
     for preset in args.presets:
         for bf16 in (False, True):
-            result = time_updates(preset, bf16, args.repeats)
-            sps = training_steps_per_second(preset, bf16, steps=20 if preset.startswith("paper") else 200)
+            if cuda:
+                th.cuda.reset_peak_memory_stats()
+            result = time_updates(preset, bf16, args.repeats, args.device)
+            steps = 200 if cuda or not preset.startswith("paper") else 20
+            sps = training_steps_per_second(preset, bf16, steps, args.device)
             print(f"| {preset} | {'bf16' if bf16 else 'fp32'} | {result['actor']:.3f} | {result['actor_gflops']:.0f} | "
                   f"{result['critic']:.3f} | {sps:.1f} |", flush=True)
-    if not args.skip_memory:
+            if cuda:
+                print(f"  peak GPU memory of the {preset} {'bf16' if bf16 else 'fp32'} timing: "
+                      f"{th.cuda.max_memory_allocated() / 1024**3:.2f} GiB", flush=True)
+    if not args.skip_memory and not cuda:
         print(f"peak RSS with a filled 1M-transition buffer on {ENV_ID} (CPU preset): {peak_memory_with_full_buffer():.2f} GiB")
 
 

@@ -173,3 +173,26 @@ def test_kitchen_rejects_an_unknown_reward():
 
     with pytest.raises(ValueError, match="step_penalty"):
         make_kitchen(reward="sparse")
+
+
+def test_preset_run_reports_a_short_run(tmp_path):
+    """benchmarks/preset_run.py (the GPU machine's runner): evaluations of the start and the end, steps/s, and the
+    critics' dtype under bf16, for a YAML entry with overrides."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "preset_run.py"
+    out = tmp_path / "run.json"
+    command = [sys.executable, str(script), "--env", "PointMassMultimodal-v0", "--device", "cpu", "-n", "300",
+               "--eval-freq", "200", "--eval-episodes", "3", "--out", str(out),
+               "-params", "init_policy:null", "learning_starts:100", "batch_size:8", "n_group:4", "bf16:true"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert [step for step, _ in report["evaluations"]] == [0, 200, 300]
+    assert report["env_steps"] == 300 and report["critic_dtype_under_bf16"] == "torch.float32"
+    assert report["online_env_steps_per_second"] > 0

@@ -1,15 +1,15 @@
 """One OGPO run of a YAML entry through the public API, on any device, within a wall-clock budget.
 
     python benchmarks/preset_run.py --env AdroitHandDoorSparse-v1 --config paper --device cuda --seed 0 \
-        [--variant pg|success_bc] [-n 40000] [--max-seconds 300] [--eval-freq 10000] [--eval-episodes 64] \
+        [--variant pg|success_bc|frozen_actor|random_critic] [-n 40000] [--max-seconds 300] [--eval-freq 10000] [--eval-episodes 64] \
         [--out run.json] [-params key:value ...]
 
 Made for the GPU machine, where RL Zoo is not installed: it builds ``OGPO(entry's policy, entry's env, **entry's
 arguments, device=...)`` as the zoo would (``sb3_ogpo.zoo.presets.load_preset``), evaluates the start, trains until
 ``-n`` env steps or ``--max-seconds`` (whichever comes first), evaluating the deterministic ODE on the same
 ``--eval-episodes`` episodes every ``--eval-freq`` env steps and at the end, and reports env steps/s of the online
-phase and the peak accelerator memory. ``--variant success_bc`` is the success-BC-only control (the policy-gradient
-term never joins), as in ``finetune_controls.py``. It also checks that the critics return float32 under bf16
+phase and the peak accelerator memory. ``--variant`` takes ``finetune_controls.py``'s variants (``success_bc``: the
+policy-gradient term never joins; ``frozen_actor``; ``random_critic``). It also checks that the critics return float32 under bf16
 autocast on the device.
 """
 
@@ -28,8 +28,7 @@ from sb3_ogpo import OGPO
 from sb3_ogpo.common.evaluation import evaluate_success
 from sb3_ogpo.zoo.presets import load_preset
 
-#: OGPO's variants: overrides of the entry (the same as finetune_controls.py's).
-VARIANTS = {"pg": {}, "success_bc": {"policy_gradient_starts": 10**9}}
+from finetune_controls import VARIANTS  # OGPO's variants as -params overrides (benchmarks/ is on sys.path)
 
 
 class EvalAndBudget(BaseCallback):
@@ -96,7 +95,7 @@ def main() -> None:
     parser.add_argument("-params", "--hyperparams", nargs="*", default=[], help="key:value overrides of the entry")
     args = parser.parse_args()
 
-    preset = load_preset(args.env, args.config, {**VARIANTS[args.variant], **parse_params(args.hyperparams)})
+    preset = load_preset(args.env, args.config, parse_params(VARIANTS[args.variant] + list(args.hyperparams)))
     report = {"env": args.env, "config": args.config or "ogpo.yml", "variant": args.variant, "seed": args.seed,
               "evaluations": []}
     began = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Throughput and memory of OGPO on this CPU.
+"""Throughput and memory of OGPO on this CPU (or, with ``--device cuda``, a GPU).
 
     python benchmarks/throughput.py [--threads 2] [--repeats 5] [--skip-memory] [--device cpu|cuda]
 
@@ -162,7 +162,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--presets", nargs="+", default=list(PRESETS))
     parser.add_argument("--skip-memory", action="store_true")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (the --by-advantage timing stays on the CPU)")
     parser.add_argument("--by-advantage", action="store_true",
                         help="only time the actor update with the vanilla and the conservative advantage (bf16)")
     args = parser.parse_args()

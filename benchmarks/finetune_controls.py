@@ -22,7 +22,8 @@ evaluation frequency is converted to chunks).
 Every run of a seed evaluates the same episodes (RL Zoo seeds the evaluation env with ``--seed``). Runs go to
 ``<folder>/<variant>/seed<S>/ogpo/<env>_<n>`` (OGPO) and ``<folder>/<algo>/seed<S>/<algo>/<env>_<n>`` (rivals): one
 folder per seed, because RL Zoo numbers runs ``_<n>`` when they start, and two runs started together in one folder
-would write into the same run directory. ``--summary`` prints the evaluation curves of every run found there.
+would write into the same run directory. ``--summary`` prints the evaluation curves of every run found there;
+``--table`` the side-by-side table of one task's folder (each method's end per seed, and their mean).
 """
 
 from __future__ import annotations
@@ -84,6 +85,27 @@ def summary(folder: Path) -> None:
         print(f"{path.parent.relative_to(folder)}: {curve}; end (last two) {rate:.2f} +- {error:.2f}")
 
 
+def side_by_side(folder: Path) -> str:
+    """A markdown table of every method's end (last two evaluations) per seed under ``folder``, one task's runs
+    laid out as ``<folder>/<variant or algo>/seed<S>/...`` (a seed folder with several runs: its latest)."""
+    ends: dict[str, dict[int, tuple[float, int]]] = {}
+    for path in sorted(folder.glob("*/seed*/*/*/evaluations.npz"), key=lambda p: (p.parent.stat().st_mtime, str(p))):
+        label, seed = path.parts[-5], int(path.parts[-4].removeprefix("seed"))
+        data = np.load(path)
+        ends.setdefault(label, {})[seed] = (end_success(data["successes"])[0], int(data["timesteps"][-1]))
+    if not ends:
+        raise FileNotFoundError(f"no evaluations.npz under {folder}/<method>/seed<S>/; run some seeds first.")
+    seeds = sorted({s for runs in ends.values() for s in runs})
+    lines = ["| method | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | env steps |",
+             "|---|" + "---|" * (len(seeds) + 2)]
+    for label, runs in sorted(ends.items()):
+        cells = [f"{runs[s][0]:.2f}" if s in runs else "" for s in seeds]
+        mean = np.mean([rate for rate, _ in runs.values()])
+        steps = "/".join(sorted({str(t) for _, t in runs.values()}))
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {mean:.2f} | {steps} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env")
@@ -96,10 +118,15 @@ def main() -> None:
     parser.add_argument("-n", "--n-timesteps", type=int, default=None, help="default: the entry's n_timesteps")
     parser.add_argument("-params", "--params", nargs="*", default=[], help="more key:value overrides (RL Zoo syntax)")
     parser.add_argument("--summary", action="store_true", help="print the curves of the runs under --folder and exit")
+    parser.add_argument("--table", action="store_true",
+                        help="print a markdown table of each method's end per seed under --folder (one task) and exit")
     parser.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
     args = parser.parse_args()
     if args.summary:
         summary(args.folder)
+        return
+    if args.table:
+        print(side_by_side(args.folder))
         return
     if not args.env:
         parser.error("--env is required unless --summary is given")

@@ -196,3 +196,31 @@ def test_preset_run_reports_a_short_run(tmp_path):
     assert [step for step, _ in report["evaluations"]] == [0, 200, 300]
     assert report["env_steps"] == 300 and report["critic_dtype_under_bf16"] == "torch.float32"
     assert report["online_env_steps_per_second"] > 0
+
+
+def test_finetune_controls_table_pools_each_methods_last_two_evaluations(tmp_path):
+    """benchmarks/finetune_controls.py --table: one row per method, its end (last two evaluations) per seed."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def write(label: str, seed: int, successes: list[list[float]]) -> None:
+        run = tmp_path / label / f"seed{seed}" / "ogpo" / "Task-v0_1"
+        run.mkdir(parents=True)
+        np.savez(run / "evaluations.npz", timesteps=np.arange(1, len(successes) + 1) * 5000,
+                 successes=np.array(successes))
+
+    write("pg", 0, [[0, 0], [1, 1], [1, 0]])
+    write("pg", 1, [[1, 1], [0, 0], [0, 0]])
+    write("dsrl", 1, [[1, 1], [1, 1]])
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "finetune_controls.py"
+    result = subprocess.run([sys.executable, str(script), "--table", "--folder", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = result.stdout.strip().splitlines()
+    assert rows[0] == "| method | seed 0 | seed 1 | mean | env steps |"
+    assert rows[2] == "| dsrl |  | 1.00 | 1.00 | 10000 |"
+    assert rows[3] == "| pg | 0.75 | 0.00 | 0.38 | 15000 |"
+    empty = subprocess.run([sys.executable, str(script), "--table", "--folder", str(tmp_path / "none")],
+                           capture_output=True, text=True, timeout=120)
+    assert empty.returncode != 0 and "no evaluations.npz" in empty.stderr

@@ -6,6 +6,8 @@
 A start is measured on the env it was cloned in (``start.json``); the released rewards' ids can change the
 horizon (Robomimic: 300 steps instead of 400), so a run on them needs the start's success on them too. The
 deterministic ODE of the model's actor (the one ``init_policy`` copies), on ``--episodes`` episodes seeded from ``--seed``.
+``--ode-noise-scale 0`` integrates the ODE from the noise mean instead of N(0, I): the flow's mode, what DSRL's
+deterministic policy executes before it has learnt anything (its noise action starts at 0).
 """
 
 import argparse
@@ -22,6 +24,8 @@ parser.add_argument("--env", required=True, help="the env id to measure on (an e
 parser.add_argument("--init", required=True, help='"start:<env id>" or the path of a saved OGPO model')
 parser.add_argument("--episodes", type=int, default=128)
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--ode-noise-scale", type=float, default=1.0,
+                    help="std of the ODE's initial noise (1: N(0, I), the start's success; 0: the flow's mode)")
 args = parser.parse_args()
 
 preset = load_preset(args.env)
@@ -31,7 +35,8 @@ actor["actor_net_arch"] = preset.kwargs["policy_kwargs"]["actor_net_arch"]
 # The actor that OGPO(init_policy=...) copies into its actor, EMA and slow actor: the start's current actor.
 model = OGPO.load(resolve_init_policy(args.init, actor), env=env, device="cpu", custom_objects={"buffer_size": 1})
 model.policy.deterministic_actor = "current"
+model.policy.ode_noise_scale = args.ode_noise_scale
 began = time.time()
 result = evaluate_success(model, env, args.episodes, seed=args.seed)
 print(f"{args.init} on {args.env}: success {result.success_rate:.3f} over {args.episodes} episodes "
-      f"(seed {args.seed}, {time.time() - began:.0f} s)")
+      f"(seed {args.seed}, ODE from {args.ode_noise_scale:g} x N(0, I), {time.time() - began:.0f} s)")

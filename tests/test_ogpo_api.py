@@ -74,6 +74,26 @@ def test_deterministic_actor_ema_integrates_the_ema_actor_and_survives_save_load
         OGPO("MlpPolicy", ENV_ID, policy_kwargs=dict(deterministic_actor="slow"))
 
 
+def test_ode_noise_scale_zero_integrates_from_the_noise_mean_and_survives_save_load(tmp_path):
+    kwargs = {**TINY, "policy_kwargs": {**TINY["policy_kwargs"], "ode_noise_scale": 0.0}}
+    model = OGPO("MlpPolicy", ENV_ID, seed=0, **kwargs)
+    policy, observations = model.policy, th.randn(5, 2)
+    features = policy.features(observations)
+    x0 = th.zeros(5, policy.flow_dim)
+    mode = policy.sampler.sample(policy.velocity_fn(policy.actor, features), x0, False, False)[0]
+    planned = [policy.plan_chunks(observations, deterministic=True) for _ in range(2)]
+    assert th.allclose(planned[0], mode) and th.equal(planned[0], planned[1])  # no randomness left in the ODE
+    stochastic = [policy.plan_chunks(observations, deterministic=False) for _ in range(2)]
+    assert not th.equal(stochastic[0], stochastic[1])  # collection still samples N(0, I) and the SDE
+    policy.ode_noise_scale = 1.0
+    assert not th.allclose(policy.plan_chunks(observations, deterministic=True), mode)
+    model.policy.ode_noise_scale = 0.0
+    model.save(tmp_path / "mode")
+    assert OGPO.load(tmp_path / "mode").policy.ode_noise_scale == 0.0
+    with pytest.raises(ValueError, match="ode_noise_scale"):
+        OGPO("MlpPolicy", ENV_ID, policy_kwargs=dict(ode_noise_scale=-1.0))
+
+
 def test_multi_input_policy_with_two_envs_progress_bar_and_eval_callback(tmp_path):
     def make_env():
         return DictPointMass(gym.wrappers.TimeLimit(PointMassMultimodalEnv(), 40))

@@ -94,6 +94,9 @@ class OGPOPolicy(BasePolicy):
     :param time_embedding_dim: size of the sinusoidal time embedding.
     :param deterministic_actor: which actor ``predict(deterministic=True)`` integrates: "current" (the
         paper) or "ema" (the EMA actor ``actor_target``, which collects the data).
+    :param ode_noise_scale: std of the initial noise of that deterministic ODE: 1 integrates from N(0, I) (the
+        flow's own distribution: the paper's evaluation, and every figure in docs/benchmarks.md unless stated), 0
+        from the noise mean (the flow's mode); collection and training always use N(0, I).
     :param features_extractor_class: SB3 features extractor (flatten / combined by default).
     """
 
@@ -114,6 +117,7 @@ class OGPOPolicy(BasePolicy):
         n_critics: int = 10,
         time_embedding_dim: int = 32,
         deterministic_actor: str = "current",
+        ode_noise_scale: float = 1.0,
         features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
         features_extractor_kwargs: Optional[dict[str, Any]] = None,
         normalize_images: bool = True,
@@ -140,6 +144,9 @@ class OGPOPolicy(BasePolicy):
         if deterministic_actor not in DETERMINISTIC_ACTORS:
             raise ValueError(f"deterministic_actor must be one of {DETERMINISTIC_ACTORS}, got {deterministic_actor!r}.")
         self.deterministic_actor = deterministic_actor
+        if not ode_noise_scale >= 0:
+            raise ValueError(f"ode_noise_scale must be >= 0 (1: N(0, I), 0: the noise mean), got {ode_noise_scale!r}.")
+        self.ode_noise_scale = float(ode_noise_scale)
         self.sampler = FlowSampler(denoising_steps, sde_sigma, marginal_correction)
         self._build(lr_schedule)
 
@@ -187,6 +194,7 @@ class OGPOPolicy(BasePolicy):
             n_critics=self.n_critics,
             time_embedding_dim=self.time_embedding_dim,
             deterministic_actor=self.deterministic_actor,
+            ode_noise_scale=self.ode_noise_scale,
             features_extractor_class=self.features_extractor_class,
             features_extractor_kwargs=self.features_extractor_kwargs,
             normalize_images=self.normalize_images,
@@ -226,14 +234,18 @@ class OGPOPolicy(BasePolicy):
         stochastic: bool = True,
         n_samples: int = 1,
         return_chain: bool = False,
+        noise_scale: float = 1.0,
     ) -> tuple[th.Tensor, Optional[th.Tensor], Optional[th.Tensor]]:
-        """Sample ``n_samples`` chunks per state (sample-major: row ``j * B + i`` is sample j of state i).
+        """Sample ``n_samples`` chunks per state (sample-major: row ``j * B + i`` is sample j of state i), from
+        initial noise ``noise_scale * N(0, I)``.
 
         :return: chunks ``(n_samples * B, d)`` in [-1, 1], the chains and the normalized log-probs.
         """
         actor = self.actor if actor is None else actor
         batch = features.shape[0]
         x0 = th.randn(n_samples * batch, self.flow_dim, device=features.device)
+        if noise_scale != 1.0:
+            x0 = x0 * noise_scale
         return self.sampler.sample(self.velocity_fn(actor, features), x0, stochastic, return_chain)
 
     def chain_log_prob(self, actor: FlowVelocityNet, features: th.Tensor, chain: th.Tensor) -> th.Tensor:
@@ -256,10 +268,13 @@ class OGPOPolicy(BasePolicy):
 
     def plan_chunks(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
         """Chunks ``(B, h * A)``: the Euler ODE if deterministic (of the current actor, or of the EMA actor
-        with ``deterministic_actor="ema"``), else an SDE sample of the current actor."""
+        with ``deterministic_actor="ema"``, from ``ode_noise_scale * N(0, I)``), else an SDE sample of the current
+        actor."""
         actor = self.actor_target if deterministic and self.deterministic_actor == "ema" else self.actor
+        noise_scale = self.ode_noise_scale if deterministic else 1.0
         with th.no_grad():
-            chunks, _, _ = self.sample_chunks(self.features(observation), actor, stochastic=not deterministic)
+            chunks, _, _ = self.sample_chunks(self.features(observation), actor, stochastic=not deterministic,
+                                              noise_scale=noise_scale)
         return chunks
 
     def predict(

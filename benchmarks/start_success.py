@@ -24,6 +24,8 @@ parser.add_argument("--env", required=True, help="the env id to measure on (an e
 parser.add_argument("--init", required=True, help='"start:<env id>" or the path of a saved OGPO model')
 parser.add_argument("--episodes", type=int, default=128)
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--actor", choices=["current", "ema"], default="current",
+                    help="the actor to integrate: current (what init_policy copies) or ema (what a run's evaluations used)")
 parser.add_argument("--ode-noise-scale", type=float, default=1.0,
                     help="std of the ODE's initial noise (1: N(0, I), the start's success; 0: the flow's mode)")
 args = parser.parse_args()
@@ -32,9 +34,9 @@ preset = load_preset(args.env)
 env = preset.make_env()
 actor = {key: preset.kwargs[key] for key in ("chunk_size", "denoising_steps") if key in preset.kwargs}
 actor["actor_net_arch"] = preset.kwargs["policy_kwargs"]["actor_net_arch"]
-# The actor that OGPO(init_policy=...) copies into its actor, EMA and slow actor: the start's current actor.
+# By default the actor that OGPO(init_policy=...) copies into its actor, EMA and slow actor: the current actor.
 model = OGPO.load(resolve_init_policy(args.init, actor), env=env, device="cpu", custom_objects={"buffer_size": 1})
-model.policy.deterministic_actor = "current"
+model.policy.deterministic_actor = args.actor
 model.policy.ode_noise_scale = args.ode_noise_scale
 began = time.time()
 result = evaluate_success(model, env, args.episodes, seed=args.seed)

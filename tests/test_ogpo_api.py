@@ -53,6 +53,17 @@ def test_save_load_gives_identical_predictions_and_continues_training(tmp_path):
     assert loaded.num_timesteps == 100 and loaded._n_updates > model._n_updates
 
 
+def test_a_model_saved_on_the_cosine_part_of_the_learning_rate_schedule_loads(tmp_path):
+    """The actor's learning rate lives in its optimizer's state, which SB3 loads with torch's weights_only: it must
+    be a Python float on every part of the warm restarts (a numpy float made every long run's zip unloadable)."""
+    model = OGPO("MlpPolicy", ENV_ID, seed=0, actor_lr_restart_period=30, actor_lr_warmup_steps=3, **TINY)
+    model.learn(60)
+    assert type(model.policy.optimizer.param_groups[0]["lr"]) is float
+    model.save(tmp_path / "cosine")
+    loaded = OGPO.load(tmp_path / "cosine")
+    assert loaded.policy.optimizer.param_groups[0]["lr"] == model.policy.optimizer.param_groups[0]["lr"]
+
+
 def test_deterministic_actor_ema_integrates_the_ema_actor_and_survives_save_load(tmp_path):
     kwargs = {**TINY, "policy_kwargs": {**TINY["policy_kwargs"], "deterministic_actor": "ema"}}
     model = OGPO("MlpPolicy", ENV_ID, seed=0, **kwargs)

@@ -4,6 +4,8 @@ the BC chunk targets. Pure functions of tensors and arrays."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch as th
 
@@ -113,7 +115,8 @@ def warm_restart_factor(step: int, period: int, warmup_steps: int, floor_ratio: 
     if position < warmup_steps:
         return floor_ratio + (1.0 - floor_ratio) * position / warmup_steps
     progress = (position - warmup_steps) / max(period - warmup_steps, 1)
-    return floor_ratio + (1.0 - floor_ratio) * 0.5 * (1.0 + np.cos(np.pi * progress))
+    # A Python float: the factor ends up in the optimizer's state, which SB3 loads with torch's weights_only.
+    return floor_ratio + (1.0 - floor_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def chi2_advantage(q_values: th.Tensor, density_ratio: th.Tensor, coef: float, alpha: float, max_ratio: float,

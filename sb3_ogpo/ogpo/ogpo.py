@@ -454,7 +454,7 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
     def _actor_learning_rate(self, progress_remaining: float) -> float:
         factor = warm_restart_factor(self._actor_steps_since_reset, self.actor_lr_restart_period,
                                      self.actor_lr_warmup_steps, self.actor_lr_floor_ratio)
-        return self.lr_schedule(progress_remaining) * factor
+        return float(self.lr_schedule(progress_remaining) * factor)
 
     def _apply_actor_gradient(self, loss: Optional[th.Tensor]) -> None:
         """One optimizer step of the actor on ``loss`` (None: zero gradients), then the EMA and slow actors follow."""

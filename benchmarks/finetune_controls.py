@@ -13,7 +13,10 @@ OGPO's variants (each the entry of hyperparams/ogpo.yml plus these overrides, so
   under the same data collection;
 - ``random_critic``: the policy-gradient term against critics frozen at their random initialization
   (``critic_utd 0``): a consistent but uninformative push, to tell "the critics are wrong" from "any consistent
-  push breaks this start".
+  push breaks this start";
+- ``mode_seeking``: a positive control, the policy-gradient term with a known-good signal instead of the critics'
+  (each chunk scored by minus its distance from its group's mean chunk: a push towards the flow's mode; see
+  ``benchmarks/mode_seeking.py``).
 
 The rivals (``--algo dsrl | dsrl_na | residual_sac | bon_sft``) run their own YAML's entry for the task, from the
 same start. ``--eval-freq`` and ``-n`` count env steps for every algorithm (DSRL steps the zoo once per chunk, so its
@@ -41,6 +44,7 @@ VARIANTS: dict[str, list[str]] = {
     "success_bc": ["policy_gradient_starts:1000000000"],
     "frozen_actor": ["actor_utd:0"],
     "random_critic": ["critic_utd:0"],
+    "mode_seeking": ["callback:'mode_seeking.ModeSeekingCritic'"],
 }
 
 #: The rivals of issue 16, and whether the zoo steps them once per chunk (DSRL) instead of once per env step.
@@ -136,7 +140,10 @@ def main() -> None:
                   args.n_timesteps, args.params, args.algo)
     print(" ".join(cmd[1:]), flush=True)
     if not args.dry_run:
-        sys.exit(subprocess.call(cmd, env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}))
+        # benchmarks/ on the path: the mode_seeking variant's callback lives there.
+        path = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH")]))
+        sys.exit(subprocess.call(cmd, env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+                                           "PYTHONPATH": path}))
 
 
 if __name__ == "__main__":

@@ -224,3 +224,35 @@ def test_finetune_controls_table_pools_each_methods_last_two_evaluations(tmp_pat
     empty = subprocess.run([sys.executable, str(script), "--table", "--folder", str(tmp_path / "none")],
                            capture_output=True, text=True, timeout=120)
     assert empty.returncode != 0 and "no evaluations.npz" in empty.stderr
+
+
+def test_mode_seeking_positive_control_scores_chunks_by_closeness_to_their_group_mean():
+    """benchmarks/mode_seeking.py: in the actor step the target critics score a chunk by minus its distance from its
+    group's mean chunk; the other critic calls (TD targets) keep the trained critics."""
+    import importlib.util
+    from pathlib import Path
+
+    from sb3_ogpo.ogpo.losses import group_advantage
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "mode_seeking.py"
+    spec = importlib.util.spec_from_file_location("mode_seeking", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    # Two states (B = 2), three chunks each (G = 3), sample-major rows j * B + i; state 0's chunks at 0, 1, 5.
+    chunks = th.tensor([[0.0], [2.0], [1.0], [2.0], [5.0], [2.0]])
+    values = module.mode_seeking_values(chunks, n_group=3, n_members=2)
+    assert values.shape == (2, 6) and th.equal(values[0], values[1])
+    advantages = group_advantage(values.view(2, 3, 2), "vanilla")
+    assert advantages[:, 0].argmax() == 1 and advantages[:, 0].argmin() == 2  # the chunk at 1 is nearest the mean 2
+    assert th.allclose(advantages[:, 1], th.zeros(3))  # identical chunks: no preference
+
+    model = OGPO("MlpPolicy", "PointMassMultimodal-v0", learning_starts=20, seed=0, **SMALL)
+    callback = module.ModeSeekingCritic()
+    model.learn(60, callback=callback)
+    critic, features = model.policy.critic_target, th.zeros(model.batch_size * model.n_group, 2)
+    actor_step_chunks = th.randn(model.batch_size * model.n_group, model.policy.flow_dim)
+    scored = critic(features, actor_step_chunks)
+    assert th.allclose(scored, module.mode_seeking_values(actor_step_chunks, model.n_group, model.policy.n_critics))
+    td_rows = th.randn(5, model.policy.flow_dim)
+    assert not th.allclose(critic(th.zeros(5, 2), td_rows), module.mode_seeking_values(td_rows, 1, model.policy.n_critics))
+    assert np.isfinite(model.logger.name_to_value["train/policy_loss"])

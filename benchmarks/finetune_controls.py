@@ -8,7 +8,8 @@ episodes.
 OGPO's variants (each the entry of hyperparams/ogpo.yml plus these overrides, so that they differ in one thing):
 
 - ``pg``: the entry as it is (the policy-gradient term from the first update after ``learning_starts``);
-- ``success_bc``: the success-buffer BC term alone (the policy-gradient term never joins);
+- ``success_bc``: the success-buffer BC term alone, at coefficient 1 even where the entry runs plain OGPO (the
+  policy-gradient term never joins);
 - ``frozen_actor``: no actor update at all (``actor_utd 0``; the critics still learn): the start's own success
   under the same data collection;
 - ``random_critic``: the policy-gradient term against critics frozen at their random initialization
@@ -41,7 +42,7 @@ import numpy as np
 
 VARIANTS: dict[str, list[str]] = {
     "pg": [],
-    "success_bc": ["policy_gradient_starts:1000000000"],
+    "success_bc": ["policy_gradient_starts:1000000000", "success_bc_coef:1.0"],
     "frozen_actor": ["actor_utd:0"],
     "random_critic": ["critic_utd:0"],
     "mode_seeking": ["callback:'mode_seeking.ModeSeekingCritic'"],

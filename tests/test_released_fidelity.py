@@ -256,3 +256,24 @@ def test_mode_seeking_positive_control_scores_chunks_by_closeness_to_their_group
     td_rows = th.randn(5, model.policy.flow_dim)
     assert not th.allclose(critic(th.zeros(5, 2), td_rows), module.mode_seeking_values(td_rows, 1, model.policy.n_critics))
     assert np.isfinite(model.logger.name_to_value["train/policy_loss"])
+
+
+def test_success_bc_control_keeps_the_bc_term_where_the_entry_runs_plain_ogpo(tmp_path):
+    """finetune_controls.py's success-BC control differs from its entry in the PG term only, even on an entry that
+    sets ``success_bc_coef: 0`` (else the control would be a frozen actor)."""
+    import importlib.util
+    from pathlib import Path
+
+    from sb3_ogpo.zoo.presets import load_preset
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "finetune_controls.py"
+    spec = importlib.util.spec_from_file_location("finetune_controls", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    env_id = "AdroitHandDoorSparse-v1"
+    assert load_preset(env_id).kwargs["success_bc_coef"] == 0.0
+    args = module.command(env_id, "success_bc", 0, tmp_path, 5000, 64, None, [])
+    overrides = dict(item.split(":", 1) for item in args[args.index("-params") + 1:])
+    assert float(overrides["success_bc_coef"]) == 1.0 and int(overrides["policy_gradient_starts"]) >= 10**9
+    pg = module.command(env_id, "pg", 0, tmp_path, 5000, 64, None, [])
+    assert "-params" not in pg

@@ -226,18 +226,24 @@ def test_finetune_controls_table_pools_each_methods_last_two_evaluations(tmp_pat
     assert empty.returncode != 0 and "no evaluations.npz" in empty.stderr
 
 
-def test_mode_seeking_positive_control_scores_chunks_by_closeness_to_their_group_mean():
-    """benchmarks/mode_seeking.py: in the actor step the target critics score a chunk by minus its distance from its
-    group's mean chunk; the other critic calls (TD targets) keep the trained critics."""
+def _load_benchmark(name: str):
+    """Import ``benchmarks/<name>.py`` (a script folder, not a package) as a module."""
     import importlib.util
     from pathlib import Path
 
-    from sb3_ogpo.ogpo.losses import group_advantage
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "mode_seeking.py"
-    spec = importlib.util.spec_from_file_location("mode_seeking", path)
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_mode_seeking_positive_control_scores_chunks_by_closeness_to_their_group_mean():
+    """benchmarks/mode_seeking.py: in the actor step the target critics score a chunk by minus its distance from its
+    group's mean chunk; the other critic calls (TD targets) keep the trained critics."""
+    from sb3_ogpo.ogpo.losses import group_advantage
+
+    module = _load_benchmark("mode_seeking")
     # Two states (B = 2), three chunks each (G = 3), sample-major rows j * B + i; state 0's chunks at 0, 1, 5.
     chunks = th.tensor([[0.0], [2.0], [1.0], [2.0], [5.0], [2.0]])
     values = module.mode_seeking_values(chunks, n_group=3, n_members=2)
@@ -261,15 +267,9 @@ def test_mode_seeking_positive_control_scores_chunks_by_closeness_to_their_group
 def test_success_bc_control_keeps_the_bc_term_where_the_entry_runs_plain_ogpo(tmp_path):
     """finetune_controls.py's success-BC control differs from its entry in the PG term only, even on an entry that
     sets ``success_bc_coef: 0`` (else the control would be a frozen actor)."""
-    import importlib.util
-    from pathlib import Path
-
     from sb3_ogpo.zoo.presets import load_preset
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "finetune_controls.py"
-    spec = importlib.util.spec_from_file_location("finetune_controls", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load_benchmark("finetune_controls")
     env_id = "AdroitHandDoorSparse-v1"
     assert load_preset(env_id).kwargs["success_bc_coef"] == 0.0
     args = module.command(env_id, "success_bc", 0, tmp_path, 5000, 64, None, [])

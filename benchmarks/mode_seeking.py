@@ -16,7 +16,7 @@ fails; if it does not rise either, the update itself (its step sizes, clip, budg
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
@@ -30,25 +30,35 @@ def mode_seeking_values(chunks: th.Tensor, n_group: int, n_members: int) -> th.T
     return (-distance).reshape(1, -1).expand(n_members, -1)
 
 
+def use_mode_seeking_values(model: Any, actor_rows: int) -> Callable[[], None]:
+    """Make ``model``'s target critics return :func:`mode_seeking_values` for calls with ``actor_rows`` chunks (the
+    actor step's N_batch x N_group); other calls (TD targets, Best-of-N) keep the trained critics. Returns the undo."""
+    critic = model.policy.critic_target
+    trained_forward = critic.forward
+
+    def forward(features: th.Tensor, actions: th.Tensor) -> th.Tensor:
+        if actions.shape[0] != actor_rows:
+            return trained_forward(features, actions)
+        return mode_seeking_values(actions, model.n_group, model.policy.n_critics).to(actions.dtype)
+
+    critic.forward = forward
+
+    def undo() -> None:
+        critic.forward = trained_forward
+
+    return undo
+
+
 class ModeSeekingCritic(BaseCallback):
     """Replace the target critics' values in OGPO's actor step by :func:`mode_seeking_values` (see the module)."""
 
     def _on_training_start(self) -> None:
-        model: Any = self.model
-        policy, algorithm = model.policy, model
-        critic = policy.critic_target
-        trained_forward = critic.forward
+        algorithm: Any = self.model
         actor_rows = algorithm.n_group * algorithm.batch_size
         if actor_rows == (algorithm.critic_batch_size or algorithm.batch_size) * algorithm.n_target_samples:
             raise ValueError("ModeSeekingCritic tells the actor step's critic calls by their rows: make n_group * "
                              "batch_size differ from critic_batch_size * n_target_samples.")
-
-        def forward(features: th.Tensor, actions: th.Tensor) -> th.Tensor:
-            if actions.shape[0] != actor_rows:  # TD targets and Best-of-N: the trained critics
-                return trained_forward(features, actions)
-            return mode_seeking_values(actions, algorithm.n_group, policy.n_critics).to(actions.dtype)
-
-        critic.forward = forward
+        use_mode_seeking_values(algorithm, actor_rows)
 
     def _on_step(self) -> bool:
         return True

@@ -243,3 +243,21 @@ def test_skipping_zero_advantage_chains_gives_the_full_gradient():
     clipped_surrogate_loss(ratio, advantages, 0.99, 1.01).backward()
     for fast, full in zip(skipped, (parameter.grad for parameter in policy.actor.parameters())):
         assert th.allclose(fast, full, atol=1e-5, rtol=1e-3), (fast - full).abs().max()
+
+
+def test_actor_step_applies_the_gradient_of_actor_loss():
+    """``_actor_step`` is ``_actor_loss`` (the gradient benchmarks/gradient_snr.py measures) plus the optimizer step."""
+    model = OGPO("MlpPolicy", "PointMassMultimodal-v0", chunk_size=2, denoising_steps=3, n_group=8, batch_size=16,
+                 seed=0, **{**SMALL, "learning_starts": 20})
+    model.learn(80)
+    policy = model.policy
+    parameters = list(policy.actor.parameters())
+    np.random.seed(3), th.manual_seed(3)
+    loss = model._actor_loss(16, 0.01, defaultdict(list))
+    measured = th.autograd.grad(loss, parameters)
+    before = [parameter.detach().clone() for parameter in parameters]
+    np.random.seed(3), th.manual_seed(3)
+    model._actor_step(16, 0.01, defaultdict(list))
+    assert any(not th.equal(old, new) for old, new in zip(before, parameters)), "the step must move the actor"
+    for stepped, expected in zip((parameter.grad for parameter in parameters), measured):
+        assert th.allclose(stepped, expected, atol=1e-6), (stepped - expected).abs().max()

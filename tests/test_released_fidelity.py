@@ -3,6 +3,7 @@ with the actor's warm-restart schedule when online training starts and when the 
 joins, the released rewards' env ids, and the frozen-random-critic control."""
 
 import math
+from collections import defaultdict
 
 import gymnasium as gym
 import numpy as np
@@ -277,3 +278,27 @@ def test_success_bc_control_keeps_the_bc_term_where_the_entry_runs_plain_ogpo(tm
     assert float(overrides["success_bc_coef"]) == 1.0 and int(overrides["policy_gradient_starts"]) >= 10**9
     pg = module.command(env_id, "pg", 0, tmp_path, 5000, 64, None, [])
     assert "-params" not in pg
+
+
+def test_gradient_snr_measures_agreement_of_independent_actor_gradients(monkeypatch):
+    """benchmarks/gradient_snr.py: the cosine of two independent PG gradients lies in [-1, 1], the mode-seeking
+    signal is undone afterwards, and a batch measured against itself agrees perfectly."""
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))  # as when run as a script
+    module = _load_benchmark("gradient_snr")
+    assert module.parse_chains("64x16") == (64, 16)
+    with pytest.raises(Exception, match="N_batch x N_group"):
+        module.parse_chains("64-16")
+    model = OGPO("MlpPolicy", "PointMassMultimodal-v0", learning_starts=20, success_bc_coef=1.0, seed=0, **SMALL)
+    model.learn(80)
+    forward = model.policy.critic_target.forward
+    for signal in ("critics", "mode_seeking"):
+        row = module.measure(model, 8, 2, signal, pairs=2)
+        assert -1.0 <= row["pg_cos"] <= 1.0 and -1.0 <= row["bc_cos"] <= 1.0 and row["pg_norm"] > 0
+    assert model.policy.critic_target.forward == forward and model.n_group == 4 and model.success_bc_coef == 1.0
+    np.random.seed(0), th.manual_seed(0)
+    first = module.flat_gradient(model, model._actor_loss(8, 0.01, defaultdict(list)))
+    np.random.seed(0), th.manual_seed(0)
+    again = module.flat_gradient(model, model._actor_loss(8, 0.01, defaultdict(list)))
+    assert module.cosine(first, again) == pytest.approx(1.0, abs=1e-5)

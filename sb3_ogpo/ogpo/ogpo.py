@@ -385,6 +385,11 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         metrics["td_target_mean"].append(target.mean().item())
 
     def _actor_step(self, batch_size: int, clip_range: float, metrics: dict[str, list[float]]) -> None:
+        """One actor step: the policy-gradient loss (plus success-BC), then the optimizer step."""
+        self._apply_actor_gradient(self._actor_loss(batch_size, clip_range, metrics))
+
+    def _actor_loss(self, batch_size: int, clip_range: float, metrics: dict[str, list[float]]) -> Optional[th.Tensor]:
+        """Clipped surrogate over a fresh batch's group advantages (+ success-BC); None when nothing has a gradient."""
         policy, group = self.policy, self.n_group
         observations = self.replay_buffer.sample_observations(batch_size)
         features = policy.features(observations)
@@ -423,8 +428,6 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
             if ratio.numel() else advantages.new_zeros(())
         bc_loss = self._success_bc_loss(batch_size) if self.success_bc_coef > 0 else None
         total = loss if bc_loss is None else loss + self.success_bc_coef * bc_loss
-        # Without a graph (no chain had an advantage and there is no BC term) the step sees zero gradients.
-        self._apply_actor_gradient(total if total.requires_grad else None)
         with th.no_grad():
             log_ratio = log_prob - old_log_prob
             metrics["policy_loss"].append(loss.item())
@@ -444,6 +447,7 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
                 metrics["advantage_outlier_corr"].append(outlier_corr)
             if bc_loss is not None:
                 metrics["bc_loss"].append(bc_loss.item())
+        return total if total.requires_grad else None  # no graph: no chain had an advantage and there is no BC term
 
     def _success_bc_step(self, batch_size: int, metrics: dict[str, list[float]]) -> None:
         """An actor step on the success-BC term alone (before ``policy_gradient_starts``)."""

@@ -19,6 +19,7 @@ distance from its group's mean) instead of the critics: the positive control's s
 from __future__ import annotations
 
 import argparse
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -59,11 +60,9 @@ def measure(model: OGPO, batch: int, group: int, signal: str, pairs: int) -> dic
     model.n_group, model.success_bc_coef = group, 0.0
     undo = use_mode_seeking_values(model, batch * group) if signal == "mode_seeking" else (lambda: None)
     clip_range = model.clip_range_schedule(1.0)
-    pg_cos, bc_cos, norms, metrics = [], [], [], {}
+    pg_cos, bc_cos, norms, metrics = [], [], [], defaultdict(list)
     for _ in range(pairs):
-        metrics = {key: [] for key in ("policy_loss", "ratio", "clip_fraction", "approx_kl", "advantage_mean",
-                                       "advantage_abs", "advantage_std", "advantage_nonzero", "group_q_mean",
-                                       "action_std", "advantage_outlier_corr")}
+        metrics = defaultdict(list)
         first = flat_gradient(model, model._actor_loss(batch, clip_range, metrics))
         second = flat_gradient(model, model._actor_loss(batch, clip_range, metrics))
         pg_cos.append(cosine(first, second))

@@ -89,6 +89,25 @@ def test_frozen_random_critic_control_runs():
     assert np.isfinite(model.logger.name_to_value["train/policy_loss"])
 
 
+def test_success_td_adds_a_critic_step_on_a_success_batch_once_the_success_buffer_holds_one():
+    model = OGPO("MlpPolicy", "PointMassMultimodal-v0", success_td=True, learning_starts=20, seed=0, **SMALL)
+    success_buffer = model.replay_buffer.success_buffer
+    assert success_buffer is not None and model.success_bc_coef == 0  # kept for the TD step alone
+    model.learn(30)
+    success_buffer.pos, success_buffer.full = 0, False  # empty: only the replay step
+    steps = _adam_steps(model.critic_optimizer)
+    model.train(1, 16)
+    assert _adam_steps(model.critic_optimizer) == steps + 1
+    success_buffer.pos = 100  # pretend 100 successful transitions are stored
+    sampled, original = [], success_buffer.sample
+    success_buffer.sample = lambda batch_size, env=None: sampled.append(batch_size) or original(batch_size, env)
+    model.train(1, 16)
+    assert _adam_steps(model.critic_optimizer) == steps + 3 and sampled == [16]
+    assert np.isfinite(model.logger.name_to_value["train/success_critic_loss"])
+    with pytest.raises(ValueError, match="success_td"):
+        OGPO("MlpPolicy", "PointMassMultimodal-v0", success_td="yes", **SMALL)
+
+
 def test_adroit_sparse_id_gives_plus_ten_on_the_experts_success_steps():
     from sb3_ogpo.envs.adroit import make_adroit
     from sb3_ogpo.experts import make_expert

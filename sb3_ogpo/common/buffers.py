@@ -162,6 +162,10 @@ class ChunkReplayBuffer(BaseBuffer):
         self.terminations[last, open_episodes] = False
         self._episode_lengths[:] = 0
 
+    def n_transitions(self) -> int:
+        """Transitions stored, over all envs."""
+        return self.size() * self.n_envs
+
     def check_compatible(self, observation_space: spaces.Space, action_space: spaces.Space, n_envs: int,
                          chunk_size: int, with_success_buffer: bool) -> None:
         """Raise a ``ValueError`` naming every difference between this buffer and a model that would use it."""
@@ -177,7 +181,7 @@ class ChunkReplayBuffer(BaseBuffer):
             raise ValueError(
                 "This replay buffer was saved by a model with other settings and cannot be loaded into this one ("
                 + "; ".join(differences) + "). Load it into a model with the same env and chunk_size "
-                "(and success_bc_coef > 0 exactly when the buffer has a success buffer)."
+                "(and success_bc_coef > 0 or success_td exactly when the buffer has a success buffer)."
             )
 
     # ----- sampling ---------------------------------------------------------------------------

@@ -50,7 +50,7 @@ class ChunkedCollection:
         if not isinstance(buffer, ChunkReplayBuffer):
             raise ValueError(f"{path!r} holds a {type(buffer).__name__}, not OGPO's ChunkReplayBuffer.")
         buffer.check_compatible(self.observation_space, self.action_space, self.n_envs, self.chunk_size,
-                                with_success_buffer=self.success_bc_coef > 0)
+                                with_success_buffer=self.has_success_buffer)
         buffer.gamma = self.gamma  # rewards are stored per step: windows use this model's discount
         for part in (buffer, buffer.success_buffer):
             if part is not None:

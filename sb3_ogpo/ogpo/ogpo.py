@@ -11,7 +11,7 @@ for replay states, with the target critics' value of the final action as the onl
    log-probs of the current and the EMA actor;
 4. one TD step of the critic ensemble towards ``sum_j gamma^j r_{t+j} + gamma^h Qbar(s_{t+h}, a')``.
 
-Stabilizers: success-buffer BC (OGPO+, ``success_bc_coef``), sign-consensus advantage (OGPO+CA,
+Stabilizers: success-buffer BC (OGPO+, ``success_bc_coef``) and TD steps (``success_td``), sign-consensus advantage (OGPO+CA,
 ``advantage="conservative"``), chi-squared regularization (``chi2``), Q-variance reduction
 (``n_target_samples``) and Best-of-N rollouts (``best_of_n``).
 """
@@ -90,6 +90,8 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
     :param success_buffer_size: capacity of the success buffer in transitions.
     :param success_buffer_min_size: the success BC term samples the success buffer once it holds this many
         transitions, and the ordinary replay batch before; None: one batch.
+    :param success_td: after each critic step, one more on a batch of the success buffer once it holds as many
+        (the released Square, Transport and Tool Hang scripts; keeps a success buffer even without success-BC).
     :param advantage: "vanilla" or "conservative" (sign-consensus; OGPO+CA).
     :param chi2: enable chi-squared regularization against a slow EMA of the actor.
     :param chi2_coef: beta per unit of ensemble Q std for chi-squared regularization.
@@ -151,6 +153,7 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         success_bc_coef: float = 0.0,
         success_buffer_size: int = 200_000,
         success_buffer_min_size: Optional[int] = None,
+        success_td: bool = False,
         advantage: str = "vanilla",
         chi2: bool = False,
         chi2_coef: float = 1.0,
@@ -235,6 +238,7 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         self.success_bc_coef = success_bc_coef
         self.success_buffer_size = success_buffer_size
         self.success_buffer_min_size = success_buffer_min_size
+        self.success_td = success_td
         self.advantage = advantage
         self.chi2 = chi2
         self.chi2_coef = chi2_coef
@@ -268,7 +272,7 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
             **self.replay_buffer_kwargs,
             "chunk_size": self.chunk_size,
             "gamma": self.gamma,
-            "success_buffer_size": self.success_buffer_size if self.success_bc_coef > 0 else 0,
+            "success_buffer_size": self.success_buffer_size if self.has_success_buffer else 0,
         }
         if self.optimize_memory_usage:
             raise ValueError("OGPO's chunk replay buffer does not support optimize_memory_usage.")
@@ -288,6 +292,11 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
             self._actor_steps_since_reset = 0
 
     @property
+    def has_success_buffer(self) -> bool:
+        """Whether the replay buffer keeps a success buffer (for success-BC or the success TD step)."""
+        return self.success_bc_coef > 0 or self.success_td
+
+    @property
     def critic_optimizer(self) -> th.optim.Optimizer:
         """The critics' optimizer (built by the policy; saved under this name)."""
         return self.policy.critic_optimizer
@@ -304,20 +313,7 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         actor = dict(chunk_size=self.chunk_size, denoising_steps=self.policy.sampler.n_steps,
                      actor_net_arch=self.policy.actor_net_arch)
         path = resolve_init_policy(init_policy, actor, verbose=self.verbose)
-        source = OGPO.load(path, device=self.device, custom_objects={"buffer_size": 1})
-        if source.policy.flow_dim != self.policy.flow_dim:
-            raise ValueError(
-                f"init_policy {init_policy!r} has flow dimension {source.policy.flow_dim} (chunk {source.chunk_size}), "
-                f"but this model needs {self.policy.flow_dim}: use the same chunk_size and action space."
-            )
-        try:
-            self.policy.load_actor_weights(source.policy.actor.state_dict())
-        except RuntimeError as error:
-            raise ValueError(
-                f"init_policy {init_policy!r} has a different actor architecture "
-                f"({source.policy.actor_net_arch}) than this model ({self.policy.actor_net_arch}): set "
-                "policy_kwargs=dict(actor_net_arch=...) to match it."
-            ) from error
+        self.policy.copy_actor_from(OGPO.load(path, device=self.device, custom_objects={"buffer_size": 1}).policy, init_policy)
 
     # ----- training ---------------------------------------------------------------------------
     def _autocast(self) -> Any:
@@ -345,21 +341,26 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
                     self._actor_step(batch_size, clip_range, metrics)
                 else:
                     self._success_bc_step(batch_size, metrics)
+            critic_batch_size = self.critic_batch_size or batch_size
             for _ in range(self.critic_utd):  # 0: frozen (random) critics, a control
-                self._critic_step(self.critic_batch_size or batch_size, metrics)
+                self._critic_step(critic_batch_size, metrics)
+                if self.success_td and (success_buffer := self._ready_success_buffer(critic_batch_size)) is not None:
+                    self._critic_step(critic_batch_size, metrics, success_buffer, "success_")
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/learning_rate", self._actor_learning_rate(progress))
         self.logger.record("train/critic_learning_rate", critic_lr)
         self.logger.record("train/clip_range", clip_range)
         if self.replay_buffer.success_buffer is not None:
-            self.logger.record("train/success_buffer_size", _buffer_len(self.replay_buffer.success_buffer))
+            self.logger.record("train/success_buffer_size", self.replay_buffer.success_buffer.n_transitions())
         for key, values in metrics.items():
             self.logger.record(f"train/{key}", float(np.mean(values)))
 
-    def _critic_step(self, batch_size: int, metrics: dict[str, list[float]]) -> None:
+    def _critic_step(self, batch_size: int, metrics: dict[str, list[float]], buffer: Optional[ChunkReplayBuffer] = None,
+                     prefix: str = "") -> None:
+        """One TD step of the critic ensemble on a batch of ``buffer`` (the replay buffer by default)."""
         policy = self.policy
-        data = self.replay_buffer.sample(batch_size)
+        data = (self.replay_buffer if buffer is None else buffer).sample(batch_size)
         with th.no_grad(), self._autocast():
             next_features = policy.features(data.next_observations)
             next_chunks, _, _ = policy.sample_chunks(
@@ -379,10 +380,10 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         th.nn.utils.clip_grad_norm_(policy.critic.parameters(), self.max_grad_norm)
         policy.critic_optimizer.step()
         polyak_update(policy.critic.parameters(), policy.critic_target.parameters(), self.tau_critic)
-        metrics["critic_loss"].append(loss.item())
-        metrics["q_mean"].append(q_values.mean().item())
-        metrics["q_ensemble_std"].append(q_values.std(0).mean().item())
-        metrics["td_target_mean"].append(target.mean().item())
+        metrics[prefix + "critic_loss"].append(loss.item())
+        metrics[prefix + "q_mean"].append(q_values.mean().item())
+        metrics[prefix + "q_ensemble_std"].append(q_values.std(0).mean().item())
+        metrics[prefix + "td_target_mean"].append(target.mean().item())
 
     def _actor_step(self, batch_size: int, clip_range: float, metrics: dict[str, list[float]]) -> None:
         """One actor step: the policy-gradient loss (plus success-BC), then the optimizer step."""
@@ -482,13 +483,16 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         density_ratio = th.exp(log_prob.detach() - slow_log_prob).view(self.n_group, -1)
         return chi2_advantage(q_values, density_ratio, self.chi2_coef, self.chi2_alpha, self.chi2_max_ratio, clip_range)
 
-    def _success_bc_loss(self, batch_size: int) -> th.Tensor:
-        """Flow-matching BC on the success buffer; on the replay batch until the former holds
-        ``success_buffer_min_size`` transitions (at least a batch)."""
+    def _ready_success_buffer(self, batch_size: int) -> Optional[ChunkReplayBuffer]:
+        """The success buffer once it holds ``success_buffer_min_size`` transitions (at least a batch), else None."""
         success_buffer = self.replay_buffer.success_buffer
         min_size = batch_size if self.success_buffer_min_size is None else max(batch_size, self.success_buffer_min_size)
-        source = success_buffer if success_buffer is not None and _buffer_len(success_buffer) >= min_size else self.replay_buffer
-        data = source.sample(batch_size)
+        return success_buffer if success_buffer is not None and success_buffer.n_transitions() >= min_size else None
+
+    def _success_bc_loss(self, batch_size: int) -> th.Tensor:
+        """Flow-matching BC on the success buffer; on the replay batch until the former is ready."""
+        success_buffer = self._ready_success_buffer(batch_size)
+        data = (self.replay_buffer if success_buffer is None else success_buffer).sample(batch_size)
         with self._autocast():
             return self.policy.flow_matching_loss(self.policy.features(data.observations), data.actions).float()
 
@@ -539,11 +543,6 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         progress_bar: bool = False,
     ) -> SelfOGPO:
         return super().learn(total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps, progress_bar)
-
-
-# ----- small helpers -------------------------------------------------------------------------------
-def _buffer_len(buffer: ChunkReplayBuffer) -> int:
-    return buffer.buffer_size * buffer.n_envs if buffer.full else buffer.pos * buffer.n_envs
 
 
 __all__ = ["OGPO"]

@@ -208,6 +208,19 @@ class OGPOPolicy(BasePolicy):
         for actor in (self.actor, self.actor_target, self.actor_slow):
             actor.load_state_dict(state_dict)
 
+    def copy_actor_from(self, source: OGPOPolicy, name: str) -> None:
+        """Install the actor of ``source`` (a policy loaded from ``name``), with an error naming what does not match."""
+        if source.flow_dim != self.flow_dim:
+            raise ValueError(f"init_policy {name!r} has flow dimension {source.flow_dim}, but this model needs "
+                             f"{self.flow_dim}: use the same chunk_size and action space.")
+        try:
+            self.load_actor_weights(source.actor.state_dict())
+        except RuntimeError as error:
+            raise ValueError(
+                f"init_policy {name!r} has a different actor architecture ({source.actor_net_arch}) than this model "
+                f"({self.actor_net_arch}): set policy_kwargs=dict(actor_net_arch=...) to match it."
+            ) from error
+
     def actor_weights(self) -> dict[str, th.Tensor]:
         """A detached copy of the actor's weights (a snapshot to restore later)."""
         return {name: value.detach().clone() for name, value in self.actor.state_dict().items()}

@@ -73,6 +73,8 @@ def check_arguments(arguments: Mapping[str, Any]) -> None:
         raise ValueError(f"target_q_aggregation must be one of {TARGET_AGGREGATIONS}, got {target_q_aggregation!r}.")
     if target_sample_reducer not in SAMPLE_REDUCERS:
         raise ValueError(f"target_sample_reducer must be one of {SAMPLE_REDUCERS}, got {target_sample_reducer!r}.")
+    if not isinstance(arguments["success_td"], (bool, np.bool_)):
+        raise ValueError(f"success_td must be True or False, got {arguments['success_td']!r}.")
     if best_of_n > 1 and n_critics < 2:
         raise ValueError("best_of_n > 1 scores samples with the min over two critics: use n_critics >= 2.")
 

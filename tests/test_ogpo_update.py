@@ -261,3 +261,21 @@ def test_actor_step_applies_the_gradient_of_actor_loss():
     assert any(not th.equal(old, new) for old, new in zip(before, parameters)), "the step must move the actor"
     for stepped, expected in zip((parameter.grad for parameter in parameters), measured):
         assert th.allclose(stepped, expected, atol=1e-6), (stepped - expected).abs().max()
+
+
+@pytest.mark.parametrize("success_bc_coef", [0.0, 1.0])
+def test_actor_step_with_no_chain_advantage(monkeypatch, success_bc_coef):
+    """When no chain has an advantage (a conservative ensemble that never agrees), the step still runs: the
+    gradient is the success-BC term's alone, zero without it (Adam's momentum still moves the actor, as in the
+    released code's optax step on a zero loss)."""
+    import sb3_ogpo.ogpo.ogpo as ogpo_module
+
+    model = OGPO("MlpPolicy", "PointMassMultimodal-v0", chunk_size=2, denoising_steps=3, n_group=8, batch_size=16,
+                 advantage="conservative", success_bc_coef=success_bc_coef, seed=0, **{**SMALL, "learning_starts": 20})
+    model.learn(40)
+    monkeypatch.setattr(ogpo_module, "group_advantage", lambda q_values, kind: th.zeros_like(q_values[0]))
+    metrics = defaultdict(list)
+    model._actor_step(16, 0.01, metrics)
+    assert metrics["advantage_nonzero"] == [0.0] and metrics["policy_loss"] == [0.0]
+    gradient_norm = sum(parameter.grad.abs().sum().item() for parameter in model.policy.actor.parameters())
+    assert (gradient_norm > 0) == (success_bc_coef > 0)

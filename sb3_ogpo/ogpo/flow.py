@@ -149,16 +149,17 @@ class FlowSampler:
 
         All K steps are evaluated in one batched forward pass of ``K * B`` rows.
         """
-        n_steps, batch = chain.shape[0] - 1, chain.shape[1]
+        n_steps, batch, dim = chain.shape
+        n_steps -= 1
         if n_steps != self.n_steps:
             raise ValueError(f"Chain has {n_steps} steps but the sampler uses K = {self.n_steps}.")
-        x = chain[:-1].reshape(n_steps * batch, -1)
+        x = chain[:-1].reshape(n_steps * batch, dim)  # explicit width: batch may be 0 (no chain with an advantage)
         taus = (th.arange(n_steps, device=chain.device, dtype=th.float32) * self.delta).repeat_interleave(batch)
         velocity = velocity_fn(x, taus).float()
         mean = self.step_mean(velocity, x, taus.unsqueeze(-1))
         stds = self.sigma * th.sqrt(1.0 - taus).unsqueeze(-1)
-        step_log_probs = self.gaussian_log_prob(chain[1:].reshape(n_steps * batch, -1), mean, stds)
-        return self.normalize(step_log_probs.view(n_steps, batch).sum(0), chain.shape[-1])
+        step_log_probs = self.gaussian_log_prob(chain[1:].reshape(n_steps * batch, dim), mean, stds)
+        return self.normalize(step_log_probs.view(n_steps, batch).sum(0), dim)
 
 
 __all__ = ["FlowSampler", "FlowVelocityNet", "MARGINAL_CORRECTIONS", "SinusoidalTimeEmbedding", "VelocityFn", "mlp"]

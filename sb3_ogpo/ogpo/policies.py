@@ -234,7 +234,7 @@ class OGPOPolicy(BasePolicy):
         """Bind ``features`` to ``actor``; repeats them when x holds several rows per state."""
 
         def velocity(x: th.Tensor, tau: th.Tensor) -> th.Tensor:
-            repeats = x.shape[0] // features.shape[0]
+            repeats = x.shape[0] // features.shape[0] if len(features) else 1  # no rows: no chain had an advantage
             feats = features if repeats == 1 else features.repeat(repeats, 1)
             return actor(feats, x, tau)
 

@@ -30,6 +30,7 @@ import torch as th
 from stable_baselines3.common.logger import configure
 
 from sb3_ogpo import OGPO
+from sb3_ogpo.common.demonstrations import stack_observations
 from sb3_ogpo.zoo.presets import load_preset
 
 # The collection settings of the documented Door measurements (sessions 3-4): Best-of-8 rollouts.
@@ -48,13 +49,6 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
     ranks[np.argsort(values, kind="stable")] = np.arange(len(values))
     _, tie = np.unique(values, return_inverse=True)
     return (np.bincount(tie, ranks) / np.bincount(tie))[tie]
-
-
-def stack(observations: list):
-    """One batch of observations (arrays or dicts of arrays)."""
-    if isinstance(observations[0], dict):
-        return {key: np.stack([obs[key] for obs in observations]) for key in observations[0]}
-    return np.stack(observations)
 
 
 def flat(obs) -> np.ndarray:
@@ -103,7 +97,7 @@ def monte_carlo_returns(model: OGPO, envs: list, probe: tuple, chunks: np.ndarra
     returns, alive = np.zeros(len(envs)), np.ones(len(envs), dtype=bool)
     for step in range(horizon):
         if step % h == 0 and step > 0:
-            features = policy.features(policy.obs_to_tensor(stack(observations))[0])
+            features = policy.features(policy.obs_to_tensor(stack_observations(observations))[0])
             sampled, _, _ = policy.sample_chunks(features, policy.actor_target, stochastic=True)
             planned = sampled.float().cpu().numpy().reshape(len(envs), h, policy.action_dim)
         env_actions = policy.unscale_action(planned[:, step % h])

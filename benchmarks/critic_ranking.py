@@ -24,6 +24,8 @@ that the replay reproduces the recorded observation.
 
 import argparse
 import json
+from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch as th
@@ -112,15 +114,92 @@ def monte_carlo_returns(model: OGPO, envs: list, probe: tuple, chunks: np.ndarra
 
 
 def trained_model(env_id: str, args: argparse.Namespace) -> OGPO:
-    """The entry's critics trained on the start policy's data (actor frozen, or success-BC steps only)."""
+    """The entry's model whose critics learn on the start policy's data (actor frozen, or success-BC steps only)."""
     documented = DOCUMENTED if env_id == "AdroitHandDoor-v1" else {}
     overrides = {**documented, "learning_starts": args.learning_starts, "seed": args.seed, "actor_utd": int(args.bc_actor),
                  "policy_gradient_starts": 10**9, **json.loads(args.set)}
     preset = load_preset(env_id, overrides=overrides)
     model = OGPO(preset.policy, preset.make_env(), **preset.kwargs)
     model.set_logger(configure(None, []))
-    model.learn(args.train_steps)
     return model
+
+
+def actor_fingerprint(model: OGPO) -> float:
+    """A number that changes when the EMA actor (the policy the Monte-Carlo returns follow) changes."""
+    return float(sum(p.double().abs().sum() for p in model.policy.actor_target.parameters()))
+
+
+def build_probe_set(model: OGPO, preset, args: argparse.Namespace) -> dict:
+    """Probe states, a group of the EMA actor's chunks at each, and each chunk's Monte-Carlo returns."""
+    policy = model.policy
+    envs = [preset.make_env() for _ in range(args.group * args.rollouts)]
+    probes = probe_states(model, preset.make_env(), args.states, 10_000 + args.seed, args.probe_steps)
+    all_chunks, all_returns = [], []
+    for probe in probes:
+        with th.no_grad():
+            features = policy.features(policy.obs_to_tensor(probe[2])[0])
+            chunks, _, _ = policy.sample_chunks(features, policy.actor_target, stochastic=True, n_samples=args.group)
+        chunks = chunks.float().numpy()
+        repeated = np.repeat(chunks, args.rollouts, axis=0)
+        all_chunks.append(chunks)
+        all_returns.append(monte_carlo_returns(model, envs, probe, repeated, args.horizon).reshape(args.group, args.rollouts))
+    return {"reset_seeds": np.array([p[0] for p in probes]), "observations": [p[2] for p in probes],
+            "chunks": np.stack(all_chunks), "returns": np.stack(all_returns),
+            "fingerprint": actor_fingerprint(model), "horizon": args.horizon}
+
+
+def save_probe_set(path: str, probe_set: dict) -> None:
+    observations = stack_observations(probe_set["observations"])
+    observations = {f"obs_{key}": value for key, value in observations.items()} if isinstance(observations, dict) \
+        else {"obs": observations}
+    np.savez(path, reset_seeds=probe_set["reset_seeds"], chunks=probe_set["chunks"], returns=probe_set["returns"],
+             fingerprint=probe_set["fingerprint"], horizon=probe_set["horizon"], **observations)
+
+
+def load_probe_set(path: str) -> dict:
+    data = np.load(path)
+    n_states = len(data["reset_seeds"])
+    if "obs" in data:
+        observations = list(data["obs"])
+    else:
+        keys = [name for name in data.files if name.startswith("obs_")]
+        observations = [{name[len("obs_"):]: data[name][i] for name in keys} for i in range(n_states)]
+    return {"reset_seeds": data["reset_seeds"], "chunks": data["chunks"], "returns": data["returns"],
+            "fingerprint": float(data["fingerprint"]), "horizon": int(data["horizon"]), "observations": observations}
+
+
+def split_half_spearman(returns: np.ndarray) -> Optional[float]:
+    """The ranking the Monte-Carlo returns themselves allow: Spearman between the chunks' mean returns over even and
+    over odd rollouts, averaged over the states where both halves differ (the ceiling for a critic's Spearman)."""
+    halves = [spearman(state[:, ::2].mean(1), state[:, 1::2].mean(1)) for state in returns]
+    halves = np.array([value for value in halves if not np.isnan(value)])
+    return round(float(halves.mean()), 3) if len(halves) else None
+
+
+@th.no_grad()
+def ranking(model: OGPO, probe_set: dict) -> dict:
+    """The critics' (target ensemble mean) within-group Spearman against the probe set's Monte-Carlo returns."""
+    if not np.isclose(actor_fingerprint(model), probe_set["fingerprint"], rtol=1e-6):
+        raise ValueError("The probe set's returns follow another EMA actor than this model's: build a new probe set "
+                         "(a fresh --probes file) for this model, or train with the actor frozen (no --bc-actor).")
+    policy = model.policy.eval()
+    correlations, rows = [], []
+    for observation, chunks, returns in zip(probe_set["observations"], probe_set["chunks"], probe_set["returns"]):
+        features = policy.features(policy.obs_to_tensor(observation)[0])
+        q_values = policy.critic_target(features.repeat(len(chunks), 1), th.as_tensor(chunks)).float().mean(0).numpy()
+        mc_mean = returns.mean(1)
+        correlations.append(spearman(q_values, mc_mean))
+        rows.append(f"state {len(correlations):2d}: spearman {correlations[-1]:+.2f}  Q {q_values.mean():7.2f} +- "
+                    f"{q_values.std():.2f}  MC {mc_mean.mean():7.2f} +- {mc_mean.std():.2f} (per-chunk rollout std "
+                    f"{returns.std(1).mean():.2f})")
+    correlations = np.array(correlations)
+    ranked = correlations[~np.isnan(correlations)]  # states where the chunks' MC returns differ at all
+    return {"rows": rows, "states_with_a_ranking": f"{len(ranked)}/{len(correlations)}",
+            "mean_spearman": round(float(ranked.mean()), 3) if len(ranked) else None,
+            "positive_fraction": round(float((ranked > 0).mean()), 3) if len(ranked) else None,
+            "mc_split_half_spearman": split_half_spearman(probe_set["returns"]),
+            "mc_std_between_chunks": round(float(probe_set["returns"].mean(2).std(1).mean()), 3),
+            "mc_std_between_rollouts": round(float(probe_set["returns"].std(2).mean()), 3)}
 
 
 def main() -> None:
@@ -128,8 +207,11 @@ def main() -> None:
     parser.add_argument("--env", default="AdroitHandDoor-v1", help="an entry of hyperparams/ogpo.yml")
     parser.add_argument("--model", help="a saved OGPO model to probe (default: train the entry's critics here)")
     parser.add_argument("--set", default="{}", help="JSON overrides of the OGPO kwargs (training here only)")
-    parser.add_argument("--train-steps", type=int, default=10_000, help="env steps (critic updates after learning_starts)")
+    parser.add_argument("--train-steps", type=int, nargs="+", default=[10_000],
+                        help="env steps (critic updates after learning_starts); several: rank after each")
     parser.add_argument("--learning-starts", type=int, default=2000)
+    parser.add_argument("--probes", help="an .npz of probe states, chunks and their returns: read if it exists (the "
+                                         "same EMA actor only), else written, so that several critics meet the same chunks")
     parser.add_argument("--states", type=int, default=16)
     parser.add_argument("--group", type=int, default=16)
     parser.add_argument("--rollouts", type=int, default=4)
@@ -142,33 +224,22 @@ def main() -> None:
     th.set_num_threads(1)
     preset = load_preset(args.env)
     model = OGPO.load(args.model, device="cpu") if args.model else trained_model(args.env, args)
-    policy = model.policy.eval()
-    envs = [preset.make_env() for _ in range(args.group * args.rollouts)]
-    correlations, chunk_spread, rollout_spread = [], [], []
-    for probe in probe_states(model, preset.make_env(), args.states, 10_000 + args.seed, args.probe_steps):
-        with th.no_grad():
-            features = policy.features(policy.obs_to_tensor(probe[2])[0])
-            chunks, _, _ = policy.sample_chunks(features, policy.actor_target, stochastic=True, n_samples=args.group)
-            q_values = policy.critic_target(features.repeat(args.group, 1), chunks.float()).float().mean(0).numpy()
-        repeated = np.repeat(chunks.float().numpy(), args.rollouts, axis=0)
-        returns = monte_carlo_returns(model, envs, probe, repeated, args.horizon).reshape(args.group, args.rollouts)
-        mc_mean = returns.mean(1)
-        correlations.append(spearman(q_values, mc_mean))
-        chunk_spread.append(mc_mean.std())
-        rollout_spread.append(returns.std(1).mean())
-        print(f"state {len(correlations):2d}: spearman {correlations[-1]:+.2f}  Q {q_values.mean():7.2f} +- {q_values.std():.2f}"
-              f"  MC {mc_mean.mean():7.2f} +- {mc_mean.std():.2f} (per-chunk rollout std {rollout_spread[-1]:.2f})", flush=True)
-    correlations = np.array(correlations)
-    ranked = correlations[~np.isnan(correlations)]  # states where the chunks' MC returns differ at all
-    print(json.dumps({
-        "env": args.env, "model": args.model, "settings": json.loads(args.set),
-        "train_steps": None if args.model else args.train_steps, "horizon": args.horizon,
-        "states_with_a_ranking": f"{len(ranked)}/{len(correlations)}",
-        "mean_spearman": round(float(ranked.mean()), 3) if len(ranked) else None,
-        "positive_fraction": round(float((ranked > 0).mean()), 3) if len(ranked) else None,
-        "mc_std_between_chunks": round(float(np.mean(chunk_spread)), 3),
-        "mc_std_between_rollouts": round(float(np.mean(rollout_spread)), 3),
-    }))
+    budgets = [None] if args.model else sorted(args.train_steps)
+    probe_set = None
+    for budget in budgets:
+        if budget is not None:
+            model.learn(budget - model.num_timesteps, reset_num_timesteps=False)
+        if probe_set is None:
+            if args.probes and Path(args.probes).exists():
+                probe_set = load_probe_set(args.probes)
+            else:
+                probe_set = build_probe_set(model, preset, args)
+                if args.probes:
+                    save_probe_set(args.probes, probe_set)
+        result = ranking(model, probe_set)
+        print("\n".join(result.pop("rows")), flush=True)
+        print(json.dumps({"env": args.env, "model": args.model, "settings": json.loads(args.set), "train_steps": budget,
+                          "horizon": probe_set["horizon"], **result}), flush=True)
 
 
 if __name__ == "__main__":

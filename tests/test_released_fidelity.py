@@ -321,3 +321,38 @@ def test_gradient_snr_measures_agreement_of_independent_actor_gradients(monkeypa
     np.random.seed(0), th.manual_seed(0)
     again = module.flat_gradient(model, model._actor_loss(8, 0.01, defaultdict(list)))
     assert module.cosine(first, again) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_critic_ranking_probe_set_is_reused_only_with_the_same_actor(tmp_path, monkeypatch):
+    """benchmarks/critic_ranking.py: a probe set (states, chunks, Monte-Carlo returns) written once ranks the critics of
+    any later budget on the same chunks, and refuses a model whose EMA actor moved (its returns would be another's)."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    from sb3_ogpo.zoo.presets import load_preset
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    module = _load_benchmark("critic_ranking")
+    assert np.isnan(module.spearman(np.ones(3), np.arange(3.0)))  # nothing to rank
+    assert module.spearman(np.array([1.0, 1.0, 2.0]), np.array([0.0, 0.0, 5.0])) == pytest.approx(1.0)  # ties
+    settings = dict(init_policy=None, n_critics=2, n_group=4, batch_size=8, critic_batch_size=8, buffer_size=500,
+                    policy_kwargs=dict(actor_net_arch=[16], critic_net_arch=[16]))
+    args = argparse.Namespace(learning_starts=20, seed=0, bc_actor=False, set=json.dumps(settings), states=3, group=4,
+                              rollouts=2, horizon=6, probe_steps=5)
+    env_id = "PointMassMultimodal-v0"
+    model = module.trained_model(env_id, args)
+    model.learn(40)
+    probe_set = module.build_probe_set(model, load_preset(env_id), args)
+    assert probe_set["chunks"].shape == (3, 4, model.policy.flow_dim) and probe_set["returns"].shape == (3, 4, 2)
+    path = str(tmp_path / "probes.npz")
+    module.save_probe_set(path, probe_set)
+    loaded = module.load_probe_set(path)
+    before = module.ranking(model, probe_set)
+    assert module.ranking(model, loaded) == before and before["states_with_a_ranking"].endswith("/3")
+    model.learn(40, reset_num_timesteps=False)  # the critics learn, the actor stays (actor_utd 0)
+    assert module.ranking(model, loaded)["rows"] != before["rows"]
+    with th.no_grad():
+        next(model.policy.actor_target.parameters()).add_(0.1)
+    with pytest.raises(ValueError, match="another EMA actor"):
+        module.ranking(model, loaded)

@@ -183,12 +183,16 @@ def ranking(model: OGPO, probe_set: dict) -> dict:
         raise ValueError("The probe set's returns follow another EMA actor than this model's: build a new probe set "
                          "(a fresh --probes file) for this model, or train with the actor frozen (no --bc-actor).")
     policy = model.policy.eval()
-    correlations, rows = [], []
+    correlations, rows, q_centrality, mc_centrality = [], [], [], []
     for observation, chunks, returns in zip(probe_set["observations"], probe_set["chunks"], probe_set["returns"]):
         features = policy.features(policy.obs_to_tensor(observation)[0])
         q_values = policy.critic_target(features.repeat(len(chunks), 1), th.as_tensor(chunks)).float().mean(0).numpy()
         mc_mean = returns.mean(1)
         correlations.append(spearman(q_values, mc_mean))
+        # Which chunks each side favours: the central ones of the group (near its mean chunk) or the outlying ones.
+        closeness = -np.linalg.norm(chunks - chunks.mean(0), axis=1)
+        q_centrality.append(spearman(q_values, closeness))
+        mc_centrality.append(spearman(mc_mean, closeness))
         rows.append(f"state {len(correlations):2d}: spearman {correlations[-1]:+.2f}  Q {q_values.mean():7.2f} +- "
                     f"{q_values.std():.2f}  MC {mc_mean.mean():7.2f} +- {mc_mean.std():.2f} (per-chunk rollout std "
                     f"{returns.std(1).mean():.2f})")
@@ -197,6 +201,9 @@ def ranking(model: OGPO, probe_set: dict) -> dict:
     return {"rows": rows, "states_with_a_ranking": f"{len(ranked)}/{len(correlations)}",
             "mean_spearman": round(float(ranked.mean()), 3) if len(ranked) else None,
             "positive_fraction": round(float((ranked > 0).mean()), 3) if len(ranked) else None,
+            # Spearman with the chunk's closeness to its group's mean chunk, over the ranked states: > 0 favours the centre.
+            "q_centrality": round(float(np.array(q_centrality)[~np.isnan(correlations)].mean()), 3) if len(ranked) else None,
+            "mc_centrality": round(float(np.array(mc_centrality)[~np.isnan(correlations)].mean()), 3) if len(ranked) else None,
             "mc_split_half_spearman": split_half_spearman(probe_set["returns"]),
             "mc_std_between_chunks": round(float(probe_set["returns"].mean(2).std(1).mean()), 3),
             "mc_std_between_rollouts": round(float(probe_set["returns"].std(2).mean()), 3)}

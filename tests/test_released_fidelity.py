@@ -356,3 +356,27 @@ def test_critic_ranking_probe_set_is_reused_only_with_the_same_actor(tmp_path, m
         next(model.policy.actor_target.parameters()).add_(0.1)
     with pytest.raises(ValueError, match="another EMA actor"):
         module.ranking(model, loaded)
+
+
+def test_bf16_effect_compares_the_actor_steps_numbers_with_float32(tmp_path):
+    """benchmarks/bf16_effect.py: on a saved model's states, bf16 and float32 critic values rank a group alike on a
+    trained model, and the clip fractions of both precisions are reported."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    model = OGPO("MlpPolicy", "PointMassMultimodal-v0", learning_starts=20, bf16=True, seed=0, **SMALL)
+    model.learn(80)
+    model.save(tmp_path / "model.zip")
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bf16_effect.py"
+    result = subprocess.run([sys.executable, str(script), "--env", "PointMassMultimodal-v0", "--model",
+                             str(tmp_path / "model.zip"), "--steps", "40", "--every", "4", "--group", "8"],
+                            capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["states"] == 10 and report["group"] == 8
+    assert report["q_within_group_std"] > 0 and 0 <= report["q_bf16_error_std"] < report["q_within_group_std"]
+    assert 0.5 < report["q_rank_agreement_bf16_float32"] <= 1.0
+    assert 0 <= report["ratio_outside_clip_float32"] <= 1 and 0 <= report["ratio_outside_clip_bf16"] <= 1

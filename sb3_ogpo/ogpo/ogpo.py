@@ -107,7 +107,8 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
     :param init_policy: start from a saved OGPO model (path to a zip) or from a task's clipped BC
         start (``"start:<env id>"``, generated and cached on first use by :mod:`sb3_ogpo.starts`).
         The actor weights (and EMA/slow copies) are copied; critics start fresh.
-    :param bf16: bfloat16 autocast of the networks; log-probs, critic outputs and advantages stay float32.
+    :param bf16: bfloat16 autocast of the networks; log-probs, critic outputs and advantages are float32, but the
+        log-probs carry the velocity net's bf16 rounding (~3e-3 per chain: near a clip_range of 0.01).
     :param slow_tau: deprecated name of ``tau_slow_actor``.
     :param policy_kwargs: passed to the policy (``actor_net_arch``, ``critic_net_arch``, ...).
     """

@@ -1,6 +1,8 @@
 """Does the critic rank a group's chunks like their true returns?
 
     OMP_NUM_THREADS=1 python benchmarks/critic_ranking.py --train-steps 10000 --set '{"critic_learning_rate": 3e-4}'
+    OMP_NUM_THREADS=1 python benchmarks/critic_ranking.py --env AdroitHandDoorSparse-v1 --states 40 --rollouts 8 \
+        --train-steps 5000 10000 20000 --probes runs/probes/door_start.npz
     OMP_NUM_THREADS=1 python benchmarks/critic_ranking.py --env KitchenMicrowaveKettleLightSliderStepPenalty-v0 \
         --model runs/kitchen/pg/seed0/ogpo/KitchenMicrowaveKettleLightSliderStepPenalty-v0_1/KitchenMicrowaveKettleLightSliderStepPenalty-v0.zip
 
@@ -16,6 +18,11 @@ the group, and the spread of the MC returns between chunks against their spread 
 The critics come either from a saved model (``--model``: e.g. a fine-tuning run's final zip, its critics and actors
 as the run left them) or are trained here on the entry of hyperparams/ogpo.yml for ``--env`` (actor frozen:
 ``actor_utd=0``, or taking success-BC steps only with ``--bc-actor``) on the start policy's own data.
+
+``--probes FILE`` keeps the probe states, their chunks and the chunks' returns: written by the first run, read by
+later ones (for the same EMA actor only; it is checked), so that critics of other budgets or settings are ranked on
+the same chunks. Several ``--train-steps`` rank the critics after each budget. Each result also gives the returns'
+own split-half Spearman (the ceiling for a critic) and which chunks critics and returns favour (centrality).
 
 A probe state is reached from a seeded reset by a recorded action sequence; the simulator returns to it by replaying
 that sequence (any task whose reset is deterministic given its seed: Adroit, Kitchen, Robomimic). The script checks
@@ -197,13 +204,17 @@ def ranking(model: OGPO, probe_set: dict) -> dict:
                     f"{q_values.std():.2f}  MC {mc_mean.mean():7.2f} +- {mc_mean.std():.2f} (per-chunk rollout std "
                     f"{returns.std(1).mean():.2f})")
     correlations = np.array(correlations)
-    ranked = correlations[~np.isnan(correlations)]  # states where the chunks' MC returns differ at all
-    return {"rows": rows, "states_with_a_ranking": f"{len(ranked)}/{len(correlations)}",
-            "mean_spearman": round(float(ranked.mean()), 3) if len(ranked) else None,
-            "positive_fraction": round(float((ranked > 0).mean()), 3) if len(ranked) else None,
+    rankable = ~np.isnan(correlations)  # states where the chunks' MC returns differ at all
+
+    def mean_over_ranked(values) -> Optional[float]:
+        return round(float(np.asarray(values)[rankable].mean()), 3) if rankable.any() else None
+
+    return {"rows": rows, "states_with_a_ranking": f"{rankable.sum()}/{len(correlations)}",
+            "mean_spearman": mean_over_ranked(correlations),
+            "positive_fraction": mean_over_ranked(correlations > 0),
             # Spearman with the chunk's closeness to its group's mean chunk, over the ranked states: > 0 favours the centre.
-            "q_centrality": round(float(np.array(q_centrality)[~np.isnan(correlations)].mean()), 3) if len(ranked) else None,
-            "mc_centrality": round(float(np.array(mc_centrality)[~np.isnan(correlations)].mean()), 3) if len(ranked) else None,
+            "q_centrality": mean_over_ranked(q_centrality),
+            "mc_centrality": mean_over_ranked(mc_centrality),
             "mc_split_half_spearman": split_half_spearman(probe_set["returns"]),
             "mc_std_between_chunks": round(float(probe_set["returns"].mean(2).std(1).mean()), 3),
             "mc_std_between_rollouts": round(float(probe_set["returns"].std(2).mean()), 3)}

@@ -166,9 +166,12 @@ def _zoo(args: list[str], cwd: Path, log: Path | None = None) -> subprocess.Pope
     """
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", "PYTHONUNBUFFERED": "1"}
     stdout = open(log, "w") if log is not None else subprocess.PIPE
-    return subprocess.Popen([sys.executable, "-m", "rl_zoo3.train", *args], cwd=cwd, env=env,
-                            stdout=stdout, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = subprocess.Popen([sys.executable, "-m", "rl_zoo3.train", *args], cwd=cwd, env=env,
+                               stdout=stdout, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    if log is not None:
+        stdout.close()  # the child holds its own descriptor
+    return process
 
 
 def _interrupt(process: subprocess.Popen, log: Path) -> str:

@@ -64,12 +64,14 @@ def test_a_model_saved_on_the_cosine_part_of_the_learning_rate_schedule_loads(tm
     assert loaded.policy.optimizer.param_groups[0]["lr"] == model.policy.optimizer.param_groups[0]["lr"]
 
 
-def test_deterministic_actor_ema_integrates_the_ema_actor_and_survives_save_load(tmp_path):
-    kwargs = {**TINY, "policy_kwargs": {**TINY["policy_kwargs"], "deterministic_actor": "ema"}}
+@pytest.mark.parametrize("name, attribute", [("ema", "actor_target"), ("slow", "actor_slow")])
+def test_deterministic_actor_integrates_the_named_actor_and_survives_save_load(tmp_path, name, attribute):
+    kwargs = {**TINY, "policy_kwargs": {**TINY["policy_kwargs"], "deterministic_actor": name}}
     model = OGPO("MlpPolicy", ENV_ID, seed=0, **kwargs)
-    with th.no_grad():  # make the current actor differ from the EMA actor
-        for parameter in model.policy.actor.parameters():
-            parameter.add_(0.5 * th.randn_like(parameter))
+    with th.no_grad():  # make the three actors differ
+        for actor, scale in ((model.policy.actor, 0.5), (model.policy.actor_target, 0.3)):
+            for parameter in actor.parameters():
+                parameter.add_(scale * th.randn_like(parameter))
     observations = th.randn(5, 2)
 
     def ode(actor):
@@ -78,11 +80,14 @@ def test_deterministic_actor_ema_integrates_the_ema_actor_and_survives_save_load
 
     th.manual_seed(0)
     planned = model.policy.plan_chunks(observations, deterministic=True)
-    assert th.equal(planned, ode(model.policy.actor_target)) and not th.equal(planned, ode(model.policy.actor))
-    model.save(tmp_path / "ema")
-    assert OGPO.load(tmp_path / "ema").policy.deterministic_actor == "ema"
+    named = getattr(model.policy, attribute)
+    assert th.equal(planned, ode(named))
+    others = [actor for actor in (model.policy.actor, model.policy.actor_target, model.policy.actor_slow) if actor is not named]
+    assert not any(th.equal(planned, ode(actor)) for actor in others)
+    model.save(tmp_path / name)
+    assert OGPO.load(tmp_path / name).policy.deterministic_actor == name
     with pytest.raises(ValueError, match="deterministic_actor"):
-        OGPO("MlpPolicy", ENV_ID, policy_kwargs=dict(deterministic_actor="slow"))
+        OGPO("MlpPolicy", ENV_ID, policy_kwargs=dict(deterministic_actor="median"))
 
 
 def test_ode_noise_scale_zero_integrates_from_the_noise_mean_and_survives_save_load(tmp_path):

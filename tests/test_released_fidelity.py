@@ -380,3 +380,38 @@ def test_bf16_effect_compares_the_actor_steps_numbers_with_float32(tmp_path):
     assert report["q_within_group_std"] > 0 and 0 <= report["q_bf16_error_std"] < report["q_within_group_std"]
     assert 0.5 < report["q_rank_agreement_bf16_float32"] <= 1.0
     assert 0 <= report["ratio_outside_clip_float32"] <= 1 and 0 <= report["ratio_outside_clip_bf16"] <= 1
+
+
+def test_actor_eval_evaluates_other_actors_on_the_same_episodes_without_changing_the_run(tmp_path):
+    """benchmarks/actor_eval.py: the callback writes eval_<actor>/evaluations.npz beside the run's Monitor file, gives
+    every actor the same episodes and flow noise (identical actors score identically), and leaves the run's training
+    exactly as without it."""
+    from stable_baselines3.common.env_util import make_vec_env
+
+    module = _load_benchmark("actor_eval")
+
+    def run(callback):
+        env = make_vec_env("PointMassMultimodal-v0", n_envs=1, seed=0, monitor_dir=str(tmp_path / "monitor"))
+        model = OGPO("MlpPolicy", env, learning_starts=60, seed=0, **SMALL)
+        model.learn(150, callback=callback)
+        return model
+
+    plain = run(None)
+    callback = module.ActorEval(actors=["slow", "current"], eval_freq=50, n_eval_episodes=4)
+    evaluated = run(callback)
+    for name, parameter in plain.policy.state_dict().items():
+        assert th.equal(parameter, evaluated.policy.state_dict()[name]), name
+    curves = {actor: np.load(tmp_path / "monitor" / f"eval_{actor}" / "evaluations.npz") for actor in ("slow", "current")}
+    for curve in curves.values():
+        assert list(curve["timesteps"]) == [50, 100, 150] and curve["successes"].shape == (3, 4)
+    # Before learning_starts the actors are one network: the same episodes and noise give the same returns.
+    assert np.array_equal(curves["slow"]["results"][0], curves["current"]["results"][0])
+    assert evaluated.policy.deterministic_actor == plain.policy.deterministic_actor
+    # Each evaluation integrates the actor it names.
+    policy, used = evaluated.policy, []
+    sample_chunks = policy.sample_chunks
+    policy.sample_chunks = lambda features, actor, **kwargs: used.append(actor) or sample_chunks(features, actor, **kwargs)
+    for counter in (callback, *callback.evaluators.values()):
+        counter.n_calls = callback.eval_freq - 1  # the next step evaluates
+    callback.on_step()
+    assert used and set(map(id, used)) == {id(policy.actor_slow), id(policy.actor)}

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from sb3_ogpo.ogpo.flow import FlowSampler, FlowVelocityNet, VelocityFn
 
-DETERMINISTIC_ACTORS = ("current", "ema")
+DETERMINISTIC_ACTORS = ("current", "ema", "slow")
 
 
 class EnsembleLinear(nn.Module):
@@ -93,7 +93,8 @@ class OGPOPolicy(BasePolicy):
     :param n_critics: ensemble size M.
     :param time_embedding_dim: size of the sinusoidal time embedding.
     :param deterministic_actor: which actor ``predict(deterministic=True)`` integrates: "current" (the
-        paper) or "ema" (the EMA actor ``actor_target``, which collects the data).
+        paper), "ema" (the EMA actor ``actor_target``, which collects the data) or "slow" (the slow EMA
+        ``actor_slow``, Polyak rate ``tau_slow_actor``: an average over ~1/tau_slow_actor actor steps).
     :param ode_noise_scale: std of the initial noise of that deterministic ODE: 1 integrates from N(0, I) (the
         flow's own distribution: the paper's evaluation, and every figure in docs/benchmarks.md unless stated), 0
         from the noise mean (the flow's mode); collection and training always use N(0, I).
@@ -226,6 +227,11 @@ class OGPOPolicy(BasePolicy):
         return {name: value.detach().clone() for name, value in self.actor.state_dict().items()}
 
     # ----- flow helpers ---------------------------------------------------------------------
+    @property
+    def deterministic_ode_actor(self) -> FlowVelocityNet:
+        """The actor ``predict(deterministic=True)`` integrates (``deterministic_actor``)."""
+        return {"current": self.actor, "ema": self.actor_target, "slow": self.actor_slow}[self.deterministic_actor]
+
     def features(self, obs: PyTorchObs) -> th.Tensor:
         return self.extract_features(obs, self.features_extractor)
 
@@ -280,10 +286,9 @@ class OGPOPolicy(BasePolicy):
         return self.plan_chunks(observation, deterministic)[:, : self.action_dim]
 
     def plan_chunks(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
-        """Chunks ``(B, h * A)``: the Euler ODE if deterministic (of the current actor, or of the EMA actor
-        with ``deterministic_actor="ema"``, from ``ode_noise_scale * N(0, I)``), else an SDE sample of the current
-        actor."""
-        actor = self.actor_target if deterministic and self.deterministic_actor == "ema" else self.actor
+        """Chunks ``(B, h * A)``: the Euler ODE if deterministic (of the actor ``deterministic_actor`` names,
+        from ``ode_noise_scale * N(0, I)``), else an SDE sample of the current actor."""
+        actor = self.deterministic_ode_actor if deterministic else self.actor
         noise_scale = self.ode_noise_scale if deterministic else 1.0
         with th.no_grad():
             chunks, _, _ = self.sample_chunks(self.features(observation), actor, stochastic=not deterministic,

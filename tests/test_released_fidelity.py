@@ -415,3 +415,40 @@ def test_actor_eval_evaluates_other_actors_on_the_same_episodes_without_changing
         counter.n_calls = callback.eval_freq - 1  # the next step evaluates
     callback.on_step()
     assert used and set(map(id, used)) == {id(policy.actor_slow), id(policy.actor)}
+
+
+def test_collapse_onset_puts_each_logged_value_in_the_window_of_its_neighbouring_evaluations(tmp_path):
+    """benchmarks/collapse_onset.py: a train/ value logged between an evaluation at or above --high and one below --low
+    is an onset; both at or above --high, stable; below then above, recovery; the run's start counts before the first."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    module = _load_benchmark("collapse_onset")
+
+    def table(step, value):
+        return (f"----------------\n| train/ | |\n|    advantage_outlier_corr | {value} |\n"
+                f"| time/ | |\n|    total_timesteps | {step} |\n----------------\n")
+
+    def evaluation(step, success):
+        return f"Eval num_timesteps={step}, episode_reward=0.00 +/- 0.00\nSuccess rate: {success}%\n"
+
+    log = tmp_path / "run.log"
+    log.write_text(table(1000, 0.5) + evaluation(2000, 60.0) + table(3000, 0.25) + evaluation(4000, 10.0)
+                   + table(5000, -0.5) + evaluation(6000, 50.0) + table(7000, 9.0))
+    rows, evaluations = module.read_log(str(log), "advantage_outlier_corr")
+    assert rows == [(1000, 0.5), (3000, 0.25), (5000, -0.5), (7000, 9.0)]
+    assert evaluations == {2000: 0.6, 4000: 0.1, 6000: 0.5}
+    assert module.window_of(0.6, 0.1, 0.2, 0.4) == "onset" and module.window_of(0.5, 0.45, 0.2, 0.4) == "stable"
+    assert module.window_of(0.1, 0.5, 0.2, 0.4) == "recovery" and module.window_of(0.3, 0.3, 0.2, 0.4) is None
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "collapse_onset.py"
+    result = subprocess.run([sys.executable, str(script), str(log), "--start", "0.5"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    # 1000: start 0.5 -> 0.6 stable; 3000: 0.6 -> 0.1 onset; 5000: 0.1 -> 0.5 recovery; 7000: no evaluation after it.
+    assert "n =   1  mean +0.500" in lines["stable"] and "n =   1  mean +0.250" in lines["onset"]
+    assert "n =   1  mean -0.500" in lines["recovery"]
+    bad = subprocess.run([sys.executable, str(script), str(log), "--low", "0.5", "--high", "0.2"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "--low" in bad.stderr

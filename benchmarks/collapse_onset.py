@@ -38,6 +38,7 @@ def read_log(path: str, key: str) -> tuple[list[tuple[int, float]], dict[int, fl
 
 
 def window_of(before: float, after: float, low: float, high: float) -> str | None:
+    """The window between evaluations of success ``before`` and ``after``: onset, stable, recovery or None."""
     if before >= high and after < low:
         return "onset"
     if before >= high and after >= high:

@@ -76,7 +76,8 @@ def main() -> None:
     for name, values in windows.items():
         if values:
             v = np.array(values)
-            print(f"  {name:9s} n = {len(v):3d}  mean {v.mean():+.3f}  standard error {v.std(ddof=1) / np.sqrt(len(v)):.3f}")
+            error = f"{v.std(ddof=1) / np.sqrt(len(v)):.3f}" if len(v) > 1 else "-"
+            print(f"  {name:9s} n = {len(v):3d}  mean {v.mean():+.3f}  standard error {error}")
         else:
             print(f"  {name:9s} n =   0")
 

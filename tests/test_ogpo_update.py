@@ -10,7 +10,7 @@ from gymnasium import spaces
 import sb3_ogpo  # noqa: F401
 from sb3_ogpo import OGPO
 from sb3_ogpo.common.buffers import ChunkReplayBuffer
-from sb3_ogpo.ogpo.losses import advantage_outlier_correlation, chunked_td_target, group_advantage
+from sb3_ogpo.ogpo.losses import advantage_outlier_correlation, chi2_advantage, chunked_td_target, group_advantage
 
 SMALL = dict(policy_kwargs=dict(actor_net_arch=[32, 32], critic_net_arch=[32, 32]), n_critics=3, learning_starts=0)
 
@@ -138,6 +138,29 @@ def test_policy_update_moves_towards_high_q_chunks():
     env.close()
 
 
+def test_chi2_advantage_matches_hand_computation():
+    """The released chi^2 advantage: beta from the population std over members, a sigmoid mean/min blend, centred."""
+    q = th.tensor([[[1.0], [3.0]], [[3.0], [5.0]]])  # (M=2, G=2, B=1): member std 1 everywhere
+    ratio = th.tensor([[1.0], [2.0]])  # (G, B)
+    advantages, clip_high, beta = chi2_advantage(q, ratio, coef=0.5, alpha=2.0, max_ratio=0.1, clip_range=0.3)
+    assert beta == pytest.approx(0.5)
+    blend = th.sigmoid(th.tensor([0.0, 2.0]))  # sigmoid(alpha (r - 1))
+    q_tilde = blend * th.tensor([1.0, 3.0]) + (1 - blend) * th.tensor([2.0, 4.0])
+    score = q_tilde - 0.5 * th.tensor([1.0, 2.0])
+    assert th.allclose(advantages.squeeze(-1), score - score.mean())
+    assert clip_high == pytest.approx(1.2)  # min(1 + 0.3, 1 + 0.1 / 0.5)
+    _, clip_high, _ = chi2_advantage(q, ratio, coef=0.1, alpha=1.0, max_ratio=100.0, clip_range=0.01)
+    assert clip_high == pytest.approx(1.01)  # the released R_max leaves the PPO clip in charge
+
+
+def test_chi2_defaults_are_the_released_ones():
+    import inspect
+
+    defaults = inspect.signature(OGPO.__init__).parameters
+    assert (defaults["chi2_coef"].default, defaults["chi2_alpha"].default, defaults["chi2_max_ratio"].default,
+            defaults["tau_slow_actor"].default) == (0.1, 1.0, 100.0, 5e-4)
+
+
 @pytest.mark.parametrize(
     "variant",
     [
@@ -158,6 +181,8 @@ def test_variants_train_and_log(variant):
     model.learn(120)
     logged = model.logger.name_to_value
     assert np.isfinite(logged["train/critic_loss"]) and np.isfinite(logged["train/policy_loss"])
+    if variant.get("chi2"):
+        assert logged["train/chi2_beta"] > 0 and np.isfinite(logged["train/slow_density_ratio_max"])
     assert 0.0 <= logged["train/clip_fraction"] <= 1.0
     assert -1.0 <= logged["train/advantage_outlier_corr"] <= 1.0
     if variant.get("success_bc_coef"):

@@ -120,18 +120,19 @@ def warm_restart_factor(step: int, period: int, warmup_steps: int, floor_ratio: 
 
 
 def chi2_advantage(q_values: th.Tensor, density_ratio: th.Tensor, coef: float, alpha: float, max_ratio: float,
-                   clip_range: float) -> tuple[th.Tensor, float]:
-    """Chi-squared regularized group advantage and the ratio's upper clip.
+                   clip_range: float) -> tuple[th.Tensor, float, float]:
+    """Chi-squared regularized group advantage, the ratio's upper clip and beta.
 
-    ``beta = coef * mean ensemble std``; ``Qtilde = b min_m Q + (1 - b) mean_m Q`` with ``b = sigmoid(alpha (r - 1))``
-    and ``r`` the density ratio to the slow EMA actor (shape ``(G, B)``); the score ``Qtilde - beta r`` is centred
-    over the group; the upper clip is ``min(1 + eps, 1 + max_ratio / beta)``.
+    ``beta = coef * mean ensemble std`` (population std over the ``M`` members of ``q_values`` ``(M, G, B)``);
+    ``Qtilde = b min_m Q + (1 - b) mean_m Q`` with ``b = sigmoid(alpha (r - 1))`` and ``r`` the density ratio to the
+    slow EMA actor (shape ``(G, B)``); the score ``Qtilde - beta r`` is centred over the group; the upper clip is
+    ``min(1 + eps, 1 + max_ratio / beta)``.
     """
-    beta = max(coef * q_values.std(0).mean().item(), 1e-8)
+    beta = max(coef * q_values.std(0, correction=0).mean().item(), 1e-8)
     blend = th.sigmoid(alpha * (density_ratio - 1.0))
     q_tilde = blend * q_values.min(0).values + (1 - blend) * q_values.mean(0)
     score = q_tilde - beta * density_ratio
-    return score - score.mean(0, keepdim=True), min(1.0 + clip_range, 1.0 + max_ratio / beta)
+    return score - score.mean(0, keepdim=True), min(1.0 + clip_range, 1.0 + max_ratio / beta), beta
 
 
 def chunk_targets(actions: np.ndarray, episode_starts: np.ndarray, chunk_size: int) -> np.ndarray:

@@ -94,9 +94,9 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         (the released Square, Transport and Tool Hang scripts; keeps a success buffer even without success-BC).
     :param advantage: "vanilla" or "conservative" (sign-consensus; OGPO+CA).
     :param chi2: enable chi-squared regularization against a slow EMA of the actor.
-    :param chi2_coef: beta per unit of ensemble Q std for chi-squared regularization.
-    :param chi2_alpha: sharpness of the mean/min blend ``sigmoid(alpha (r - 1))``.
-    :param chi2_max_ratio: R_max in the ratio's upper clip ``min(1 + eps, 1 + R_max / beta)``.
+    :param chi2_coef: beta per unit of ensemble Q std for chi-squared regularization (the released 0.1).
+    :param chi2_alpha: sharpness of the mean/min blend ``sigmoid(alpha (r - 1))`` (the released 1.0).
+    :param chi2_max_ratio: R_max in the ratio's upper clip ``min(1 + eps, 1 + R_max / beta)`` (the released 100).
     :param tau_slow_actor: Polyak rate of the slow EMA actor of chi-squared regularization (5e-4).
     :param n_target_samples: G', next-action samples averaged in the TD bootstrap (1 = off; paper 8).
     :param target_sample_reducer: "mean", "median" or "trimmed_mean" over the G' samples per member.
@@ -157,9 +157,9 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         success_td: bool = False,
         advantage: str = "vanilla",
         chi2: bool = False,
-        chi2_coef: float = 1.0,
-        chi2_alpha: float = 10.0,
-        chi2_max_ratio: float = 0.1,
+        chi2_coef: float = 0.1,
+        chi2_alpha: float = 1.0,
+        chi2_max_ratio: float = 100.0,
         tau_slow_actor: float = 5e-4,
         n_target_samples: int = 1,
         target_sample_reducer: str = "mean",
@@ -408,7 +408,7 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
             with self._autocast():
                 log_prob = policy.chain_log_prob(policy.actor, features, chains.float())
             with th.no_grad():
-                advantages, clip_high = self._chi2_advantage(q_values, features, chains, log_prob, clip_range)
+                advantages, clip_high = self._chi2_advantage(q_values, features, chains, log_prob, clip_range, metrics)
             advantages, active = advantages.reshape(-1), None
         else:
             with th.no_grad():
@@ -476,13 +476,18 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         polyak_update(policy.actor.parameters(), policy.actor_slow.parameters(), self.tau_slow_actor)
 
     def _chi2_advantage(self, q_values: th.Tensor, features: th.Tensor, chains: th.Tensor, log_prob: th.Tensor,
-                        clip_range: float) -> tuple[th.Tensor, float]:
+                        clip_range: float, metrics: dict[str, list[float]]) -> tuple[th.Tensor, float]:
         """Chi-squared regularized advantage against the slow EMA actor; also the ratio's upper clip."""
         policy = self.policy
         with self._autocast():
             slow_log_prob = policy.chain_log_prob(policy.actor_slow, features, chains.float())
-        density_ratio = th.exp(log_prob.detach() - slow_log_prob).view(self.n_group, -1)
-        return chi2_advantage(q_values, density_ratio, self.chi2_coef, self.chi2_alpha, self.chi2_max_ratio, clip_range)
+        density_ratio = th.exp(log_prob.detach().float() - slow_log_prob.float()).view(self.n_group, -1)
+        advantages, clip_high, beta = chi2_advantage(q_values, density_ratio, self.chi2_coef, self.chi2_alpha,
+                                                     self.chi2_max_ratio, clip_range)
+        metrics["chi2_beta"].append(beta)
+        metrics["slow_density_ratio_mean"].append(density_ratio.mean().item())
+        metrics["slow_density_ratio_max"].append(density_ratio.max().item())
+        return advantages, clip_high
 
     def _ready_success_buffer(self, batch_size: int) -> Optional[ChunkReplayBuffer]:
         """The success buffer once it holds ``success_buffer_min_size`` transitions (at least a batch), else None."""

@@ -153,6 +153,34 @@ def test_chi2_advantage_matches_hand_computation():
     assert clip_high == pytest.approx(1.01)  # the released R_max leaves the PPO clip in charge
 
 
+def test_chi2_pessimism_blends_min_and_mean():
+    from sb3_ogpo.ogpo.losses import aggregate_members, chi2_pessimism
+
+    q = th.tensor([[1.0, 4.0], [3.0, 0.0]])  # (M=2, B=2)
+    assert chi2_pessimism(1.0, 5.0) == pytest.approx(0.5)  # no drift: halfway
+    assert chi2_pessimism(2.0, 1.0) == pytest.approx(float(chi2_pessimism(th.tensor(2.0), 1.0)))
+    assert th.allclose(aggregate_members(q, 0.25), th.tensor([0.25 * 1 + 0.75 * 2, 0.25 * 0 + 0.75 * 2]))
+
+
+def test_chi2_critic_target_follows_the_actor_drift(monkeypatch):
+    """As released: with chi^2 on, the TD target's member aggregation is the drift-driven mean/min blend."""
+    import sb3_ogpo.ogpo.ogpo as ogpo_module
+
+    model = OGPO("MlpPolicy", "PointMassMultimodal-v0", chunk_size=2, denoising_steps=3, n_group=4, batch_size=16,
+                 seed=0, chi2=True, chi2_alpha=2.0, **{**SMALL, "learning_starts": 30})
+    model.learn(80)
+    assert model._chi2_drift != 1.0  # the actor steps set it
+    seen = []
+    original = ogpo_module.chunked_td_target
+    monkeypatch.setattr(ogpo_module, "chunked_td_target", lambda *args: seen.append(args[-1]) or original(*args))
+    model._chi2_drift = 1.5
+    model._critic_step(16, defaultdict(list))
+    assert seen == [pytest.approx(1 / (1 + np.exp(-2.0 * 0.5)))]
+    model.chi2 = False
+    model._critic_step(16, defaultdict(list))
+    assert seen[-1] == "mean"
+
+
 def test_chi2_defaults_are_the_released_ones():
     import inspect
 
@@ -183,6 +211,7 @@ def test_variants_train_and_log(variant):
     assert np.isfinite(logged["train/critic_loss"]) and np.isfinite(logged["train/policy_loss"])
     if variant.get("chi2"):
         assert logged["train/chi2_beta"] > 0 and np.isfinite(logged["train/slow_density_ratio_max"])
+        assert 0 < logged["train/chi2_target_pessimism"] < 1
     assert 0.0 <= logged["train/clip_fraction"] <= 1.0
     assert -1.0 <= logged["train/advantage_outlier_corr"] <= 1.0
     if variant.get("success_bc_coef"):

@@ -5,6 +5,7 @@ the BC chunk targets. Pure functions of tensors and arrays."""
 from __future__ import annotations
 
 import math
+from typing import Union
 
 import numpy as np
 import torch as th
@@ -66,13 +67,21 @@ def reduce_samples(q_values: th.Tensor, reducer: str, dim: int) -> th.Tensor:
     raise ValueError(f"target_sample_reducer must be one of {SAMPLE_REDUCERS}, got {reducer!r}.")
 
 
-def aggregate_members(q_values: th.Tensor, aggregation: str) -> th.Tensor:
-    """Aggregate ensemble members (dim 0): the paper uses the mean (min over-conservatizes)."""
+def aggregate_members(q_values: th.Tensor, aggregation: Union[str, float]) -> th.Tensor:
+    """Aggregate ensemble members (dim 0): "mean" (the paper; min over-conservatizes), "min", or a float ``w``:
+    the blend ``w min + (1 - w) mean`` (chi^2 regularization's drift-driven pessimism)."""
+    if isinstance(aggregation, float):
+        return blend_mean_min(q_values, aggregation)
     if aggregation == "mean":
         return q_values.mean(0)
     if aggregation == "min":
         return q_values.min(0).values
     raise ValueError(f"target_q_aggregation must be one of {TARGET_AGGREGATIONS}, got {aggregation!r}.")
+
+
+def blend_mean_min(q_values: th.Tensor, weight: Union[float, th.Tensor]) -> th.Tensor:
+    """``weight * min_m Q + (1 - weight) * mean_m Q`` over the ensemble members of ``q_values`` (dim 0)."""
+    return weight * q_values.min(0).values + (1 - weight) * q_values.mean(0)
 
 
 def best_of_n_choice(q_values: th.Tensor, n_candidates: int) -> th.Tensor:
@@ -95,7 +104,7 @@ def clipped_surrogate_loss(ratio: th.Tensor, advantages: th.Tensor, clip_low: fl
 
 
 def chunked_td_target(
-    rewards: th.Tensor, discounts: th.Tensor, next_q_values: th.Tensor, reducer: str, aggregation: str
+    rewards: th.Tensor, discounts: th.Tensor, next_q_values: th.Tensor, reducer: str, aggregation: Union[str, float]
 ) -> th.Tensor:
     """``y = sum_j gamma^j r_{t+j} + gamma^h m Qbar(s_{t+h}, a')`` from next values ``(M, G', B)``."""
     per_member = reduce_samples(next_q_values, reducer, dim=1)
@@ -129,10 +138,17 @@ def chi2_advantage(q_values: th.Tensor, density_ratio: th.Tensor, coef: float, a
     ``min(1 + eps, 1 + max_ratio / beta)``.
     """
     beta = max(coef * q_values.std(0, correction=0).mean().item(), 1e-8)
-    blend = th.sigmoid(alpha * (density_ratio - 1.0))
-    q_tilde = blend * q_values.min(0).values + (1 - blend) * q_values.mean(0)
+    q_tilde = blend_mean_min(q_values, chi2_pessimism(density_ratio, alpha))
     score = q_tilde - beta * density_ratio
     return score - score.mean(0, keepdim=True), min(1.0 + clip_range, 1.0 + max_ratio / beta), beta
+
+
+def chi2_pessimism(density_ratio: Union[float, th.Tensor], alpha: float) -> Union[float, th.Tensor]:
+    """Weight of the ensemble min in chi^2's mean/min blend, ``sigmoid(alpha (r - 1))`` of a density ratio ``r``
+    (per chain in the advantage; the last actor step's mean ratio, its drift, in the critics' TD target)."""
+    if isinstance(density_ratio, float):
+        return 1.0 / (1.0 + math.exp(-alpha * (density_ratio - 1.0)))
+    return th.sigmoid(alpha * (density_ratio - 1.0))
 
 
 def chunk_targets(actions: np.ndarray, episode_starts: np.ndarray, chunk_size: int) -> np.ndarray:
@@ -147,5 +163,5 @@ def chunk_targets(actions: np.ndarray, episode_starts: np.ndarray, chunk_size: i
 
 
 __all__ = ["ADVANTAGE_STRATEGIES", "SAMPLE_REDUCERS", "TARGET_AGGREGATIONS", "aggregate_members", "best_of_n_choice",
-           "chi2_advantage", "chunk_targets", "chunked_td_target", "clipped_surrogate_loss", "group_advantage",
+           "blend_mean_min", "chi2_advantage", "chi2_pessimism", "chunk_targets", "chunked_td_target", "clipped_surrogate_loss", "group_advantage",
            "reduce_samples", "warm_restart_factor"]

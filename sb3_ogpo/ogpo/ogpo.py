@@ -41,6 +41,7 @@ from sb3_ogpo.ogpo.validation import check_arguments, check_env_compatibility
 from sb3_ogpo.ogpo.losses import (
     advantage_outlier_correlation,
     chi2_advantage,
+    chi2_pessimism,
     chunked_td_target,
     clipped_surrogate_loss,
     group_advantage,
@@ -93,7 +94,9 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
     :param success_td: after each critic step, one more on a batch of the success buffer once it holds as many
         (the released Square, Transport and Tool Hang scripts; keeps a success buffer even without success-BC).
     :param advantage: "vanilla" or "conservative" (sign-consensus; OGPO+CA).
-    :param chi2: enable chi-squared regularization against a slow EMA of the actor.
+    :param chi2: enable chi-squared regularization against a slow EMA of the actor; as released, the critics' TD
+        target then blends the members' mean and min by ``sigmoid(chi2_alpha (drift - 1))``, drift the last actor
+        step's mean density ratio (1 until then), in place of ``target_q_aggregation``.
     :param chi2_coef: beta per unit of ensemble Q std for chi-squared regularization (the released 0.1).
     :param chi2_alpha: sharpness of the mean/min blend ``sigmoid(alpha (r - 1))`` (the released 1.0).
     :param chi2_max_ratio: R_max in the ratio's upper clip ``min(1 + eps, 1 + R_max / beta)`` (the released 100).
@@ -225,6 +228,7 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         self.actor_lr_floor_ratio = actor_lr_floor_ratio
         self.reset_optimizers = reset_optimizers
         self._actor_steps_since_reset = 0
+        self._chi2_drift = 1.0
         self.tau_actor = tau_actor
         self.tau_critic = tau_critic
         self.actor_utd = actor_utd
@@ -369,9 +373,8 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
             )
             next_q = policy.critic_target(next_features.repeat(self.n_target_samples, 1), next_chunks)
             next_q = next_q.float().view(policy.n_critics, self.n_target_samples, -1)
-            target = chunked_td_target(
-                data.rewards, data.discounts, next_q, self.target_sample_reducer, self.target_q_aggregation
-            )
+            aggregation = chi2_pessimism(self._chi2_drift, self.chi2_alpha) if self.chi2 else self.target_q_aggregation
+            target = chunked_td_target(data.rewards, data.discounts, next_q, self.target_sample_reducer, aggregation)
         with self._autocast():
             q_values = policy.critic(policy.features(data.observations), data.actions).float()
         squared_errors = (q_values - target.unsqueeze(0)).pow(2).mean(0)
@@ -484,8 +487,10 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         density_ratio = th.exp(log_prob.detach().float() - slow_log_prob.float()).view(self.n_group, -1)
         advantages, clip_high, beta = chi2_advantage(q_values, density_ratio, self.chi2_coef, self.chi2_alpha,
                                                      self.chi2_max_ratio, clip_range)
+        self._chi2_drift = density_ratio.mean().item()
         metrics["chi2_beta"].append(beta)
-        metrics["slow_density_ratio_mean"].append(density_ratio.mean().item())
+        metrics["chi2_target_pessimism"].append(chi2_pessimism(self._chi2_drift, self.chi2_alpha))
+        metrics["slow_density_ratio_mean"].append(self._chi2_drift)
         metrics["slow_density_ratio_max"].append(density_ratio.max().item())
         return advantages, clip_high
 

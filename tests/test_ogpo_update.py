@@ -142,14 +142,14 @@ def test_chi2_advantage_matches_hand_computation():
     """The released chi^2 advantage: beta from the population std over members, a sigmoid mean/min blend, centred."""
     q = th.tensor([[[1.0], [3.0]], [[3.0], [5.0]]])  # (M=2, G=2, B=1): member std 1 everywhere
     ratio = th.tensor([[1.0], [2.0]])  # (G, B)
-    advantages, clip_high, beta = chi2_advantage(q, ratio, coef=0.5, alpha=2.0, max_ratio=0.1, clip_range=0.3)
-    assert beta == pytest.approx(0.5)
+    advantages, clip_high, stats = chi2_advantage(q, ratio.log(), coef=0.5, alpha=2.0, max_ratio=0.1, clip_range=0.3)
+    assert stats["chi2_beta"] == pytest.approx(0.5) and stats["slow_density_ratio_max"] == pytest.approx(2.0)
     blend = th.sigmoid(th.tensor([0.0, 2.0]))  # sigmoid(alpha (r - 1))
     q_tilde = blend * th.tensor([1.0, 3.0]) + (1 - blend) * th.tensor([2.0, 4.0])
     score = q_tilde - 0.5 * th.tensor([1.0, 2.0])
     assert th.allclose(advantages.squeeze(-1), score - score.mean())
     assert clip_high == pytest.approx(1.2)  # min(1 + 0.3, 1 + 0.1 / 0.5)
-    _, clip_high, _ = chi2_advantage(q, ratio, coef=0.1, alpha=1.0, max_ratio=100.0, clip_range=0.01)
+    _, clip_high, _ = chi2_advantage(q, ratio.log(), coef=0.1, alpha=1.0, max_ratio=100.0, clip_range=0.01)
     assert clip_high == pytest.approx(1.01)  # the released R_max leaves the PPO clip in charge
 
 

@@ -128,19 +128,23 @@ def warm_restart_factor(step: int, period: int, warmup_steps: int, floor_ratio: 
     return floor_ratio + (1.0 - floor_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def chi2_advantage(q_values: th.Tensor, density_ratio: th.Tensor, coef: float, alpha: float, max_ratio: float,
-                   clip_range: float) -> tuple[th.Tensor, float, float]:
-    """Chi-squared regularized group advantage, the ratio's upper clip and beta.
+def chi2_advantage(q_values: th.Tensor, log_density_ratio: th.Tensor, coef: float, alpha: float, max_ratio: float,
+                   clip_range: float) -> tuple[th.Tensor, float, dict[str, float]]:
+    """Chi-squared regularized group advantage, the ratio's upper clip and statistics (beta, the density ratio).
 
     ``beta = coef * mean ensemble std`` (population std over the ``M`` members of ``q_values`` ``(M, G, B)``);
     ``Qtilde = b min_m Q + (1 - b) mean_m Q`` with ``b = sigmoid(alpha (r - 1))`` and ``r`` the density ratio to the
-    slow EMA actor (shape ``(G, B)``); the score ``Qtilde - beta r`` is centred over the group; the upper clip is
-    ``min(1 + eps, 1 + max_ratio / beta)``.
+    slow EMA actor (``exp`` of ``log_density_ratio``, shape ``(G, B)``); the score ``Qtilde - beta r`` is centred over
+    the group; the upper clip is ``min(1 + eps, 1 + max_ratio / beta)``.
     """
+    density_ratio = log_density_ratio.exp()
     beta = max(coef * q_values.std(0, correction=0).mean().item(), 1e-8)
     q_tilde = blend_mean_min(q_values, chi2_pessimism(density_ratio, alpha))
     score = q_tilde - beta * density_ratio
-    return score - score.mean(0, keepdim=True), min(1.0 + clip_range, 1.0 + max_ratio / beta), beta
+    drift = density_ratio.mean().item()
+    stats = {"chi2_beta": beta, "slow_density_ratio_mean": drift, "slow_density_ratio_max": density_ratio.max().item(),
+             "chi2_target_pessimism": float(chi2_pessimism(drift, alpha))}
+    return score - score.mean(0, keepdim=True), min(1.0 + clip_range, 1.0 + max_ratio / beta), stats
 
 
 def chi2_pessimism(density_ratio: Union[float, th.Tensor], alpha: float) -> Union[float, th.Tensor]:

@@ -94,9 +94,8 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
     :param success_td: after each critic step, one more on a batch of the success buffer once it holds as many
         (the released Square, Transport and Tool Hang scripts; keeps a success buffer even without success-BC).
     :param advantage: "vanilla" or "conservative" (sign-consensus; OGPO+CA).
-    :param chi2: enable chi-squared regularization against a slow EMA of the actor; as released, the critics' TD
-        target then blends the members' mean and min by ``sigmoid(chi2_alpha (drift - 1))``, drift the last actor
-        step's mean density ratio (1 until then), in place of ``target_q_aggregation``.
+    :param chi2: chi-squared regularization against a slow EMA of the actor; as released, the TD target then blends the
+        members' mean and min by ``sigmoid(chi2_alpha (drift - 1))``, drift the last actor step's mean density ratio.
     :param chi2_coef: beta per unit of ensemble Q std for chi-squared regularization (the released 0.1).
     :param chi2_alpha: sharpness of the mean/min blend ``sigmoid(alpha (r - 1))`` (the released 1.0).
     :param chi2_max_ratio: R_max in the ratio's upper clip ``min(1 + eps, 1 + R_max / beta)`` (the released 100).
@@ -341,11 +340,8 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
             actor_steps = 0 if update < self.critic_warmup_steps else self.actor_utd
             if not policy_gradient and self.success_bc_coef <= 0:
                 actor_steps = 0  # nothing would move the actor
-            for _ in range(actor_steps):
-                if policy_gradient:
-                    self._actor_step(batch_size, clip_range, metrics)
-                else:
-                    self._success_bc_step(batch_size, metrics)
+            for _ in range(actor_steps):  # the policy-gradient step, or success-BC alone before policy_gradient_starts
+                (self._actor_step(batch_size, clip_range, metrics) if policy_gradient else self._success_bc_step(batch_size, metrics))
             critic_batch_size = self.critic_batch_size or batch_size
             for _ in range(self.critic_utd):  # 0: frozen (random) critics, a control
                 self._critic_step(critic_batch_size, metrics)
@@ -353,9 +349,8 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
                     self._critic_step(critic_batch_size, metrics, success_buffer, "success_")
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/learning_rate", self._actor_learning_rate(progress))
-        self.logger.record("train/critic_learning_rate", critic_lr)
-        self.logger.record("train/clip_range", clip_range)
+        for key, value in (("learning_rate", self._actor_learning_rate(progress)), ("critic_learning_rate", critic_lr), ("clip_range", clip_range)):
+            self.logger.record(f"train/{key}", value)
         if self.replay_buffer.success_buffer is not None:
             self.logger.record("train/success_buffer_size", self.replay_buffer.success_buffer.n_transitions())
         for key, values in metrics.items():
@@ -440,13 +435,11 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
                 metrics["ratio"].append(ratio.mean().item())
                 metrics["clip_fraction"].append(((ratio - 1).abs() > clip_range).float().mean().item())
                 metrics["approx_kl"].append((ratio - 1 - log_ratio).mean().item())
-            metrics["advantage_mean"].append(advantages.mean().item())
-            metrics["advantage_abs"].append(advantages.abs().mean().item())
-            metrics["advantage_std"].append(advantages.std().item())
-            metrics["advantage_nonzero"].append((advantages != 0).float().mean().item())
-            metrics["group_q_mean"].append(q_values.mean().item())
             grouped_chunks = chunks.view(group, -1, policy.flow_dim)
-            metrics["action_std"].append(grouped_chunks.std(0).mean().item())
+            for key, value in (("advantage_mean", advantages.mean()), ("advantage_abs", advantages.abs().mean()),
+                               ("advantage_std", advantages.std()), ("advantage_nonzero", (advantages != 0).float().mean()),
+                               ("group_q_mean", q_values.mean()), ("action_std", grouped_chunks.std(0).mean())):
+                metrics[key].append(value.item())
             outlier_corr = advantage_outlier_correlation(advantages.view(group, -1), grouped_chunks)
             if not np.isnan(outlier_corr):
                 metrics["advantage_outlier_corr"].append(outlier_corr)
@@ -481,17 +474,14 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
     def _chi2_advantage(self, q_values: th.Tensor, features: th.Tensor, chains: th.Tensor, log_prob: th.Tensor,
                         clip_range: float, metrics: dict[str, list[float]]) -> tuple[th.Tensor, float]:
         """Chi-squared regularized advantage against the slow EMA actor; also the ratio's upper clip."""
-        policy = self.policy
         with self._autocast():
-            slow_log_prob = policy.chain_log_prob(policy.actor_slow, features, chains.float())
-        density_ratio = th.exp(log_prob.detach().float() - slow_log_prob.float()).view(self.n_group, -1)
-        advantages, clip_high, beta = chi2_advantage(q_values, density_ratio, self.chi2_coef, self.chi2_alpha,
-                                                     self.chi2_max_ratio, clip_range)
-        self._chi2_drift = density_ratio.mean().item()
-        metrics["chi2_beta"].append(beta)
-        metrics["chi2_target_pessimism"].append(chi2_pessimism(self._chi2_drift, self.chi2_alpha))
-        metrics["slow_density_ratio_mean"].append(self._chi2_drift)
-        metrics["slow_density_ratio_max"].append(density_ratio.max().item())
+            slow_log_prob = self.policy.chain_log_prob(self.policy.actor_slow, features, chains.float())
+        log_density_ratio = (log_prob.detach().float() - slow_log_prob.float()).view(self.n_group, -1)
+        advantages, clip_high, stats = chi2_advantage(q_values, log_density_ratio, self.chi2_coef, self.chi2_alpha,
+                                                      self.chi2_max_ratio, clip_range)
+        self._chi2_drift = stats["slow_density_ratio_mean"]  # the critics' TD target follows it
+        for key, value in stats.items():
+            metrics[key].append(value)
         return advantages, clip_high
 
     def _ready_success_buffer(self, batch_size: int) -> Optional[ChunkReplayBuffer]:

@@ -167,5 +167,5 @@ def chunk_targets(actions: np.ndarray, episode_starts: np.ndarray, chunk_size: i
 
 
 __all__ = ["ADVANTAGE_STRATEGIES", "SAMPLE_REDUCERS", "TARGET_AGGREGATIONS", "aggregate_members", "best_of_n_choice",
-           "blend_mean_min", "chi2_advantage", "chi2_pessimism", "chunk_targets", "chunked_td_target", "clipped_surrogate_loss", "group_advantage",
-           "reduce_samples", "warm_restart_factor"]
+           "blend_mean_min", "chi2_advantage", "chi2_pessimism", "chunk_targets", "chunked_td_target",
+           "clipped_surrogate_loss", "group_advantage", "reduce_samples", "warm_restart_factor"]

@@ -150,9 +150,8 @@ def chi2_advantage(q_values: th.Tensor, log_density_ratio: th.Tensor, coef: floa
 def chi2_pessimism(density_ratio: Union[float, th.Tensor], alpha: float) -> Union[float, th.Tensor]:
     """Weight of the ensemble min in chi^2's mean/min blend, ``sigmoid(alpha (r - 1))`` of a density ratio ``r``
     (per chain in the advantage; the last actor step's mean ratio, its drift, in the critics' TD target)."""
-    if isinstance(density_ratio, float):
-        return 1.0 / (1.0 + math.exp(-alpha * (density_ratio - 1.0)))
-    return th.sigmoid(alpha * (density_ratio - 1.0))
+    weight = th.sigmoid(alpha * (th.as_tensor(density_ratio) - 1.0))
+    return float(weight) if isinstance(density_ratio, float) else weight
 
 
 def chunk_targets(actions: np.ndarray, episode_starts: np.ndarray, chunk_size: int) -> np.ndarray:

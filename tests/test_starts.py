@@ -237,6 +237,13 @@ def test_generation_is_deterministic_given_the_seed(cache, tmp_path):
     assert first["success"] == second["success"] and first["bc"]["history"] == second["bc"]["history"]
     a, b = (OGPO.load(tmp_path / name / "model.zip").policy.actor.state_dict() for name in "ab")
     assert all(th.equal(a[k], b[k]) for k in a)
+    # start.json fingerprints the saved actor's weights, and any change to them changes the fingerprint
+    loaded = OGPO.load(tmp_path / "a" / "model.zip")
+    assert first["actor_sha256"] == second["actor_sha256"] == starts.actor_fingerprint(loaded)
+    with th.no_grad():
+        next(loaded.policy.actor.parameters()).view(-1)[0] += 1e-6
+    assert starts.actor_fingerprint(loaded) != first["actor_sha256"]
+    assert first["actor_sha256"] in starts.summary(first)
 
 
 def _fake_generate(calls, delay=0.0):

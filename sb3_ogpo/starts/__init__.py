@@ -40,7 +40,14 @@ from sb3_ogpo.starts.config import (
     get_start_config,
     start_model_kwargs,
 )
-from sb3_ogpo.starts.generate import collect_start_demos, generate_start, make_start_env, resolve_start, summary
+from sb3_ogpo.starts.generate import (
+    actor_fingerprint,
+    collect_start_demos,
+    generate_start,
+    make_start_env,
+    resolve_start,
+    summary,
+)
 
 __all__ = [
     "CACHE_ENV_VAR",
@@ -55,6 +62,7 @@ __all__ = [
     "EvalResult",
     "StartConfig",
     "StartUnavailableError",
+    "actor_fingerprint",
     "actor_variant",
     "cache_root",
     "clip_bc",

@@ -126,8 +126,20 @@ def _clip_and_measure(config: StartConfig, demos: Demonstrations, seed: int, dev
     return model, clip, final
 
 
+def actor_fingerprint(model: "OGPO") -> str:
+    """SHA-256 (first 16 hex digits) of the actor's weights: equal fingerprints, equal starts. The same command
+    can make different weights on different CPUs (their bf16/fp32 kernels round differently)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.policy.actor.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def _start_info(config: StartConfig, seed: int, demos: dict[str, Any], clip: ClipResult, final: Measurement,
-                wall_clock_s: float) -> dict[str, Any]:
+                wall_clock_s: float, fingerprint: str) -> dict[str, Any]:
     """The content of ``start.json``."""
     import torch as th
 
@@ -139,6 +151,7 @@ def _start_info(config: StartConfig, seed: int, demos: dict[str, Any], clip: Cli
         "success": final.result.success_rate,
         "success_episodes": final.result.episodes,
         "successes": final.result.successes,
+        "actor_sha256": fingerprint,
         "policy": config.policy,
         "model_kwargs": config.model_kwargs(),
         "demos": demos,
@@ -214,7 +227,8 @@ def generate_start(
         print(f"{env_id}: {demos.n_episodes} demo episodes, {len(demos)} transitions (expert success "
               f"{'n/a' if rate is None else f'{rate:.2f}'})")
     model, clip, final = _clip_and_measure(config, demos, seed, device, verbose, progress)
-    info = _start_info(config, seed, demos_info, clip, final, wall_clock_s=time.perf_counter() - start)
+    info = _start_info(config, seed, demos_info, clip, final, wall_clock_s=time.perf_counter() - start,
+                       fingerprint=actor_fingerprint(model))
     write_start(out_dir, model, info)
     return info
 
@@ -290,7 +304,7 @@ def summary(info: Mapping[str, Any], path: str | os.PathLike | None = None) -> s
         f"  BC: {bc['steps']} steps (lr {bc['learning_rate']}, batch {bc['batch_size']}"
         + (f", EMA of the iterates, rate {bc['ema_tau']}" if bc.get("ema_tau") else "") + f"), {stop}",
         f"  start success: {info['success']:.3f} ({info['successes']}/{info['success_episodes']} episodes, "
-        "deterministic ODE)",
+        "deterministic ODE)" + (f", actor weights {info['actor_sha256']}" if info.get("actor_sha256") else ""),
         f"  wall-clock: {info['wall_clock_s']:.0f} s (BC + clipping evaluations {bc['time_s']:.0f} s, "
         f"final evaluation {info['eval_time_s']:.0f} s)",
     ]

@@ -9,7 +9,8 @@ starts"): the clipping fixes the end point by success rather than by step count.
 ``OGPO(..., init_policy="start:<env id>")`` calls :func:`resolve_start`, which returns the cached
 start of the task or generates it: scripted-expert demonstrations, BC with periodic evaluation
 (:func:`clip_bc`), a measurement of the start's success on >= 64 fresh episodes, then ``model.zip``
-and ``start.json`` (measured success, BC steps, demo count, wall-clock, seed, version) under
+and ``start.json`` (measured success, BC steps, demo count, wall-clock, seed, version, a fingerprint of the
+actor's weights) under
 ``<cache root>/starts/<env id>/seed<seed>/``. The cache root is ``$SB3_OGPO_CACHE`` or
 ``~/.cache/sb3_ogpo``. ``python -m sb3_ogpo.starts`` does the same from the command line (and can
 start from a dataset instead of the scripted expert).

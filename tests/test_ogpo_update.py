@@ -10,7 +10,8 @@ from gymnasium import spaces
 import sb3_ogpo  # noqa: F401
 from sb3_ogpo import OGPO
 from sb3_ogpo.common.buffers import ChunkReplayBuffer
-from sb3_ogpo.ogpo.losses import advantage_outlier_correlation, chi2_advantage, chunked_td_target, group_advantage
+from sb3_ogpo.ogpo.diagnostics import advantage_outlier_correlation
+from sb3_ogpo.ogpo.losses import chi2_advantage, chunked_td_target, group_advantage
 
 SMALL = dict(policy_kwargs=dict(actor_net_arch=[32, 32], critic_net_arch=[32, 32]), n_critics=3, learning_starts=0)
 

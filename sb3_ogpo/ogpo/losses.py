@@ -35,25 +35,6 @@ def group_advantage(q_values: th.Tensor, strategy: str = "vanilla") -> th.Tensor
     raise ValueError(f"advantage must be one of {ADVANTAGE_STRATEGIES}, got {strategy!r}.")
 
 
-def advantage_outlier_correlation(advantages: th.Tensor, chunks: th.Tensor) -> float:
-    """Diagnostic: the mean over states of the correlation, within a group, between a chunk's advantage and its
-    distance from the group's mean chunk. Near 0 when the critics rank chunks by something other than how unusual
-    they are; clearly positive when they favour the outliers of the group (values extrapolated away from the data).
-
-    :param advantages: shape ``(G, B)``; states whose advantages are all equal are left out.
-    :param chunks: shape ``(G, B, D)``.
-    :return: the mean correlation, NaN when no state has distinct advantages.
-    """
-    distance = (chunks - chunks.mean(0, keepdim=True)).norm(dim=-1)
-    a = advantages - advantages.mean(0, keepdim=True)
-    d = distance - distance.mean(0, keepdim=True)
-    denominator = a.norm(dim=0) * d.norm(dim=0)
-    keep = denominator > 0
-    if not bool(keep.any()):
-        return float("nan")
-    return float(((a * d).sum(0)[keep] / denominator[keep]).mean())
-
-
 def reduce_samples(q_values: th.Tensor, reducer: str, dim: int) -> th.Tensor:
     """Reduce several next-action samples' values along ``dim`` (Q-variance reduction)."""
     if reducer == "mean":

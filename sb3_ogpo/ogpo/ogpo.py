@@ -11,8 +11,8 @@ for replay states, with the target critics' value of the final action as the onl
    log-probs of the current and the EMA actor;
 4. one TD step of the critic ensemble towards ``sum_j gamma^j r_{t+j} + gamma^h Qbar(s_{t+h}, a')``.
 
-Stabilizers: success-buffer BC (OGPO+, ``success_bc_coef``) and TD steps (``success_td``), sign-consensus advantage (OGPO+CA,
-``advantage="conservative"``), chi-squared regularization (``chi2``), Q-variance reduction
+Stabilizers: success-buffer BC (OGPO+, ``success_bc_coef``) and TD steps (``success_td``), sign-consensus
+advantage (OGPO+CA, ``advantage="conservative"``), chi-squared regularization (``chi2``), Q-variance reduction
 (``n_target_samples``) and Best-of-N rollouts (``best_of_n``).
 """
 
@@ -37,9 +37,9 @@ from sb3_ogpo.common.env_ids import check_registered_env_id
 from sb3_ogpo.common.init_policy import resolve_init_policy
 from sb3_ogpo.ogpo.bc import pretrain_bc
 from sb3_ogpo.ogpo.collection import ChunkedCollection
+from sb3_ogpo.ogpo.diagnostics import actor_step_statistics
 from sb3_ogpo.ogpo.validation import check_arguments, check_env_compatibility
 from sb3_ogpo.ogpo.losses import (
-    advantage_outlier_correlation,
     chi2_advantage,
     chi2_pessimism,
     chunked_td_target,
@@ -290,8 +290,9 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
     def _create_optimizers(self, actor: bool, critic: bool) -> None:
         """(Re)create the actor's and/or the critics' optimizer; a fresh actor optimizer also restarts the
         actor's learning-rate warm restarts."""
-        self.policy.make_optimizers(self.lr_schedule(1) if actor else None, self.critic_lr_schedule(1) if critic else None,
-                                    self.actor_weight_decay, self.critic_weight_decay)
+        actor_lr = self.lr_schedule(1) if actor else None
+        critic_lr = self.critic_lr_schedule(1) if critic else None
+        self.policy.make_optimizers(actor_lr, critic_lr, self.actor_weight_decay, self.critic_weight_decay)
         if actor:
             self._actor_steps_since_reset = 0
 
@@ -312,12 +313,14 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         return ["policy", "policy.optimizer", "critic_optimizer"], []
 
     def load_init_policy(self, init_policy: str) -> None:
-        """Copy the actor of a saved OGPO model (a path, or ``"start:<env id>"`` for a task's clipped BC start) into this model."""
+        """Copy the actor of a saved OGPO model (a path, or ``"start:<env id>"`` for a task's clipped BC start) into
+        this model."""
         # "start:<env id>" (registered by sb3_ogpo) gives a start with this model's actor, made and cached on first use.
         actor = dict(chunk_size=self.chunk_size, denoising_steps=self.policy.sampler.n_steps,
                      actor_net_arch=self.policy.actor_net_arch)
         path = resolve_init_policy(init_policy, actor, verbose=self.verbose)
-        self.policy.copy_actor_from(OGPO.load(path, device=self.device, custom_objects={"buffer_size": 1}).policy, init_policy)
+        source = OGPO.load(path, device=self.device, custom_objects={"buffer_size": 1})
+        self.policy.copy_actor_from(source.policy, init_policy)
 
     # ----- training ---------------------------------------------------------------------------
     def _autocast(self) -> Any:
@@ -329,7 +332,8 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         critic_lr = self.critic_lr_schedule(progress)
         clip_range = self.clip_range_schedule(progress)
         if not clip_range > 0:
-            raise ValueError(f"clip_range must be > 0, but its schedule gave {clip_range!r} at progress remaining {progress:.3f}.")
+            raise ValueError(f"clip_range must be > 0, but its schedule gave {clip_range!r} "
+                             f"at progress remaining {progress:.3f}.")
         metrics: dict[str, list[float]] = defaultdict(list)
         for round_index in range(gradient_steps):
             update = self._n_updates + round_index
@@ -340,8 +344,10 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
             actor_steps = 0 if update < self.critic_warmup_steps else self.actor_utd
             if not policy_gradient and self.success_bc_coef <= 0:
                 actor_steps = 0  # nothing would move the actor
-            for _ in range(actor_steps):  # the policy-gradient step, or success-BC alone before policy_gradient_starts
-                (self._actor_step(batch_size, clip_range, metrics) if policy_gradient else self._success_bc_step(batch_size, metrics))
+            # The policy-gradient step, or the success-BC term alone before policy_gradient_starts.
+            actor_step = self._actor_step if policy_gradient else self._success_bc_step
+            for _ in range(actor_steps):
+                actor_step(batch_size, clip_range, metrics)
             critic_batch_size = self.critic_batch_size or batch_size
             for _ in range(self.critic_utd):  # 0: frozen (random) critics, a control
                 self._critic_step(critic_batch_size, metrics)
@@ -349,8 +355,9 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
                     self._critic_step(critic_batch_size, metrics, success_buffer, "success_")
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        for key, value in (("learning_rate", self._actor_learning_rate(progress)), ("critic_learning_rate", critic_lr), ("clip_range", clip_range)):
-            self.logger.record(f"train/{key}", value)
+        self.logger.record("train/learning_rate", self._actor_learning_rate(progress))
+        self.logger.record("train/critic_learning_rate", critic_lr)
+        self.logger.record("train/clip_range", clip_range)
         if self.replay_buffer.success_buffer is not None:
             self.logger.record("train/success_buffer_size", self.replay_buffer.success_buffer.n_transitions())
         for key, values in metrics.items():
@@ -423,32 +430,21 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         else:
             active_advantages = advantages
         ratio = th.exp(log_prob - old_log_prob)
-        # The mean over all chains: the inactive ones contribute 0.
-        loss = clipped_surrogate_loss(ratio, active_advantages, 1.0 - clip_range, clip_high) * (ratio.numel() / advantages.numel()) \
-            if ratio.numel() else advantages.new_zeros(())
+        loss = advantages.new_zeros(())
+        if ratio.numel():  # the mean over all chains: the inactive ones contribute 0
+            surrogate = clipped_surrogate_loss(ratio, active_advantages, 1.0 - clip_range, clip_high)
+            loss = surrogate * (ratio.numel() / advantages.numel())
         bc_loss = self._success_bc_loss(batch_size) if self.success_bc_coef > 0 else None
         total = loss if bc_loss is None else loss + self.success_bc_coef * bc_loss
-        with th.no_grad():
-            log_ratio = log_prob - old_log_prob
-            metrics["policy_loss"].append(loss.item())
-            if ratio.numel():  # over the chains with an advantage
-                metrics["ratio"].append(ratio.mean().item())
-                metrics["clip_fraction"].append(((ratio - 1).abs() > clip_range).float().mean().item())
-                metrics["approx_kl"].append((ratio - 1 - log_ratio).mean().item())
-            grouped_chunks = chunks.view(group, -1, policy.flow_dim)
-            for key, value in (("advantage_mean", advantages.mean()), ("advantage_abs", advantages.abs().mean()),
-                               ("advantage_std", advantages.std()), ("advantage_nonzero", (advantages != 0).float().mean()),
-                               ("group_q_mean", q_values.mean()), ("action_std", grouped_chunks.std(0).mean())):
-                metrics[key].append(value.item())
-            outlier_corr = advantage_outlier_correlation(advantages.view(group, -1), grouped_chunks)
-            if not np.isnan(outlier_corr):
-                metrics["advantage_outlier_corr"].append(outlier_corr)
-            if bc_loss is not None:
-                metrics["bc_loss"].append(bc_loss.item())
+        grouped_chunks = chunks.view(group, -1, policy.flow_dim)
+        statistics = actor_step_statistics(loss, (log_prob - old_log_prob).detach(), clip_range,
+                                           advantages.view(group, -1), q_values, grouped_chunks, bc_loss)
+        for key, value in statistics.items():
+            metrics[key].append(value)
         return total if total.requires_grad else None  # no graph: no chain had an advantage and there is no BC term
 
-    def _success_bc_step(self, batch_size: int, metrics: dict[str, list[float]]) -> None:
-        """An actor step on the success-BC term alone (before ``policy_gradient_starts``)."""
+    def _success_bc_step(self, batch_size: int, clip_range: float, metrics: dict[str, list[float]]) -> None:
+        """An actor step on the success-BC term alone (before ``policy_gradient_starts``; ``clip_range`` is unused)."""
         bc_loss = self._success_bc_loss(batch_size)
         self._apply_actor_gradient(self.success_bc_coef * bc_loss)
         metrics["bc_loss"].append(bc_loss.item())

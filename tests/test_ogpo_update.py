@@ -33,6 +33,30 @@ def test_ratio_is_one_when_actor_equals_ema_actor():
     assert (moved - 1).abs().max() > 1e-3
 
 
+def test_clipped_chain_end_starts_the_ratio_above_one_where_actions_saturate():
+    """The released chain storage (``clipped_chain_end``): at identical weights the ratio is >= 1, and > 1 exactly
+    for the chains whose final sample left [-1, 1]; the default keeps the ratio at 1."""
+    for clipped_chain_end in (False, True):
+        model = OGPO("MlpPolicy", "PointMassMultimodal-v0", chunk_size=2, denoising_steps=4, sde_sigma=0.5, seed=0,
+                     clipped_chain_end=clipped_chain_end, **SMALL)
+        policy = model.policy
+        policy.actor_target.load_state_dict(policy.actor.state_dict())
+        features = policy.features(th.randn(64, 2))
+        with th.no_grad():
+            chunks, chains, old_log_prob = policy.sample_chunks(features, policy.actor_target, n_samples=8, return_chain=True)
+            ratio = th.exp(policy.chain_log_prob(policy.actor, features, chains) - old_log_prob)
+        saturated = (chains[-1].abs() >= 1.0).any(-1)
+        if clipped_chain_end:
+            assert bool(saturated.any()) and bool((~saturated).any())
+            assert bool((ratio[saturated] >= 1.0 - 1e-5).all()) and ratio[saturated].mean() > 1.01
+            assert th.allclose(ratio[~saturated], th.ones_like(ratio[~saturated]), atol=1e-5)
+            assert th.equal(chains[-1], chunks)
+        else:
+            assert th.allclose(ratio, th.ones_like(ratio), atol=1e-5)
+    assert OGPO.load  # the option is a constructor argument, saved with the policy's constructor parameters
+    assert policy.sampler.clipped_chain_end and policy._get_constructor_parameters()["clipped_chain_end"]
+
+
 def test_vanilla_advantage_is_group_centred_ensemble_mean():
     q = th.tensor([[[1.0], [2.0], [6.0]], [[3.0], [2.0], [4.0]]])  # (M=2, G=3, B=1)
     # member means 2, 2, 5 -> group mean 3

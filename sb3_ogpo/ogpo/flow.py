@@ -67,9 +67,13 @@ class FlowSampler:
     :param sigma: base per-step noise std of the stochastic sampler.
     :param marginal_correction: "consistent" (c = 1), "released" (c = 1/K) or "none" (c = 0).
     :param clip: bound of the means and the final sample (actions live in [-1, 1]); None disables it.
+    :param clipped_chain_end: the returned chain ends at the clipped sample while the returned log-prob is the
+        unclipped one's, as the released code stores them; re-evaluating such a chain then gives a log-prob at or
+        above the returned one (a PPO ratio above 1 at identical weights for chains with saturated actions).
     """
 
-    def __init__(self, n_steps: int, sigma: float, marginal_correction: str = "consistent", clip: Optional[float] = 1.0) -> None:
+    def __init__(self, n_steps: int, sigma: float, marginal_correction: str = "consistent", clip: Optional[float] = 1.0,
+                 clipped_chain_end: bool = False) -> None:
         if n_steps < 1:
             raise ValueError(f"The number of denoising steps K must be >= 1, got {n_steps}.")
         if sigma < 0:
@@ -82,6 +86,7 @@ class FlowSampler:
         self.delta = 1.0 / n_steps
         self.correction = {"consistent": 1.0, "released": self.delta, "none": 0.0}[marginal_correction]
         self.clip = clip
+        self.clipped_chain_end = clipped_chain_end
 
     def _clip(self, x: th.Tensor) -> th.Tensor:
         return x if self.clip is None else x.clamp(-self.clip, self.clip)
@@ -142,6 +147,8 @@ class FlowSampler:
                 chain.append(x)
         if log_prob is not None:
             log_prob = self.normalize(log_prob, x0.shape[-1])
+        if chain is not None and self.clipped_chain_end:
+            chain[-1] = self._clip(x)
         return self._clip(x), (th.stack(chain) if chain is not None else None), log_prob
 
     def chain_log_prob(self, velocity_fn: VelocityFn, chain: th.Tensor) -> th.Tensor:

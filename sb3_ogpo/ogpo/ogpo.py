@@ -82,6 +82,8 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
     :param denoising_steps: K, denoising steps of the flow (10; 3 for Adroit).
     :param sde_sigma: per-step noise std of the stochastic sampler (0.05).
     :param marginal_correction: "consistent" (c = 1, keeps the ODE marginals), "released" (c = 1/K) or "none".
+    :param clipped_chain_end: store chains ending at the clipped chunk with pi_old's log-prob of the unclipped one, as
+        released: the ratio then starts above 1 (~1.007 on Door) where actions saturate, damping the positive side.
     :param chunk_size: h, actions per chunk executed open-loop (4 for most tasks; 1 disables chunking).
     :param n_group: N_group, chains sampled per state for the group advantage (32).
     :param clip_range: PPO clip epsilon of the ratio (0.01; float or schedule).
@@ -148,6 +150,7 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         denoising_steps: int = 10,
         sde_sigma: float = 0.05,
         marginal_correction: str = "consistent",
+        clipped_chain_end: bool = False,
         chunk_size: int = 4,
         n_group: int = 32,
         clip_range: Union[float, Schedule] = 0.01,
@@ -195,6 +198,7 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
             denoising_steps=denoising_steps,
             sde_sigma=sde_sigma,
             marginal_correction=marginal_correction,
+            clipped_chain_end=clipped_chain_end,
             n_critics=n_critics,
         )
         super().__init__(

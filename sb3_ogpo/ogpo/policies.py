@@ -88,6 +88,7 @@ class OGPOPolicy(BasePolicy):
     :param denoising_steps: K, the number of denoising steps.
     :param sde_sigma: per-step noise std of the stochastic sampler.
     :param marginal_correction: see :class:`FlowSampler`.
+    :param clipped_chain_end: see :class:`FlowSampler` (the released code's chain storage).
     :param actor_net_arch: hidden widths of the velocity MLP (paper: 4 x 512).
     :param critic_net_arch: hidden widths of each critic (paper: 4 x 512, LayerNorm).
     :param n_critics: ensemble size M.
@@ -113,6 +114,7 @@ class OGPOPolicy(BasePolicy):
         denoising_steps: int = 10,
         sde_sigma: float = 0.05,
         marginal_correction: str = "consistent",
+        clipped_chain_end: bool = False,
         actor_net_arch: Optional[list[int]] = None,
         critic_net_arch: Optional[list[int]] = None,
         n_critics: int = 10,
@@ -148,7 +150,7 @@ class OGPOPolicy(BasePolicy):
         if not ode_noise_scale >= 0:
             raise ValueError(f"ode_noise_scale must be >= 0 (1: N(0, I), 0: the noise mean), got {ode_noise_scale!r}.")
         self.ode_noise_scale = float(ode_noise_scale)
-        self.sampler = FlowSampler(denoising_steps, sde_sigma, marginal_correction)
+        self.sampler = FlowSampler(denoising_steps, sde_sigma, marginal_correction, clipped_chain_end=clipped_chain_end)
         self._build(lr_schedule)
 
     def _build(self, lr_schedule: Schedule) -> None:
@@ -190,6 +192,7 @@ class OGPOPolicy(BasePolicy):
             denoising_steps=self.sampler.n_steps,
             sde_sigma=self.sampler.sigma,
             marginal_correction=self.sampler.marginal_correction,
+            clipped_chain_end=self.sampler.clipped_chain_end,
             actor_net_arch=self.actor_net_arch,
             critic_net_arch=self.critic_net_arch,
             n_critics=self.n_critics,

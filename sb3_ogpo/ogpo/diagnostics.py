@@ -53,7 +53,8 @@ def actor_step_statistics(
     statistics = {"policy_loss": policy_loss.item()}
     if log_ratio.numel():
         ratio = log_ratio.exp()
-        statistics.update(ratio=ratio.mean().item(), clip_fraction=((ratio - 1).abs() > clip_range).float().mean().item(),
+        clip_fraction = ((ratio - 1).abs() > clip_range).float().mean().item()
+        statistics.update(ratio=ratio.mean().item(), clip_fraction=clip_fraction,
                           approx_kl=(ratio - 1 - log_ratio).mean().item())
     statistics.update(advantage_mean=advantages.mean().item(), advantage_abs=advantages.abs().mean().item(),
                       advantage_std=advantages.std().item(), advantage_nonzero=(advantages != 0).float().mean().item(),
@@ -66,4 +67,12 @@ def actor_step_statistics(
     return statistics
 
 
-__all__ = ["actor_step_statistics", "advantage_outlier_correlation"]
+@th.no_grad()
+def critic_step_statistics(loss: th.Tensor, q_values: th.Tensor, target: th.Tensor) -> dict[str, float]:
+    """The statistics of one critic step: its TD loss, the members' values ``(M, B)`` of the batch's chunks, their
+    spread over the ensemble and the TD targets ``(B,)``."""
+    return {"critic_loss": loss.item(), "q_mean": q_values.mean().item(),
+            "q_ensemble_std": q_values.std(0).mean().item(), "td_target_mean": target.mean().item()}
+
+
+__all__ = ["actor_step_statistics", "advantage_outlier_correlation", "critic_step_statistics"]

@@ -37,7 +37,7 @@ from sb3_ogpo.common.env_ids import check_registered_env_id
 from sb3_ogpo.common.init_policy import resolve_init_policy
 from sb3_ogpo.ogpo.bc import pretrain_bc
 from sb3_ogpo.ogpo.collection import ChunkedCollection
-from sb3_ogpo.ogpo.diagnostics import actor_step_statistics
+from sb3_ogpo.ogpo.diagnostics import actor_step_statistics, critic_step_statistics
 from sb3_ogpo.ogpo.validation import check_arguments, check_env_compatibility
 from sb3_ogpo.ogpo.losses import (
     chi2_advantage,
@@ -96,6 +96,8 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
     :param success_td: after each critic step, one more on a batch of the success buffer once it holds as many
         (the released Square, Transport and Tool Hang scripts; keeps a success buffer even without success-BC).
     :param advantage: "vanilla" or "conservative" (sign-consensus; OGPO+CA).
+    :param advantage_clip_min: lower bound of the advantages (the released ``adv_clip_min``); 0 pushes up the chains
+        better than their group's mean and none down; None: no bound.
     :param chi2: chi-squared regularization against a slow EMA of the actor; as released, the TD target then blends the
         members' mean and min by ``sigmoid(chi2_alpha (drift - 1))``, drift the last actor step's mean density ratio.
     :param chi2_coef: beta per unit of ensemble Q std for chi-squared regularization (the released 0.1).
@@ -161,6 +163,7 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         success_buffer_min_size: Optional[int] = None,
         success_td: bool = False,
         advantage: str = "vanilla",
+        advantage_clip_min: Optional[float] = None,
         chi2: bool = False,
         chi2_coef: float = 0.1,
         chi2_alpha: float = 1.0,
@@ -248,6 +251,7 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         self.success_buffer_min_size = success_buffer_min_size
         self.success_td = success_td
         self.advantage = advantage
+        self.advantage_clip_min = advantage_clip_min
         self.chi2 = chi2
         self.chi2_coef = chi2_coef
         self.chi2_alpha = chi2_alpha
@@ -390,10 +394,8 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         th.nn.utils.clip_grad_norm_(policy.critic.parameters(), self.max_grad_norm)
         policy.critic_optimizer.step()
         polyak_update(policy.critic.parameters(), policy.critic_target.parameters(), self.tau_critic)
-        metrics[prefix + "critic_loss"].append(loss.item())
-        metrics[prefix + "q_mean"].append(q_values.mean().item())
-        metrics[prefix + "q_ensemble_std"].append(q_values.std(0).mean().item())
-        metrics[prefix + "td_target_mean"].append(target.mean().item())
+        for key, value in critic_step_statistics(loss, q_values, target).items():
+            metrics[prefix + key].append(value)
 
     def _actor_step(self, batch_size: int, clip_range: float, metrics: dict[str, list[float]]) -> None:
         """One actor step: the policy-gradient loss (plus success-BC), then the optimizer step."""
@@ -418,21 +420,21 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
                 log_prob = policy.chain_log_prob(policy.actor, features, chains.float())
             with th.no_grad():
                 advantages, clip_high = self._chi2_advantage(q_values, features, chains, log_prob, clip_range, metrics)
-            advantages, active = advantages.reshape(-1), None
         else:
-            with th.no_grad():
-                advantages = group_advantage(q_values, self.advantage).reshape(-1)
-            # A chain with a zero advantage adds nothing to the surrogate or its gradient (the conservative
-            # advantage zeroes many): its log-prob is not computed.
-            active = None if bool((advantages != 0).all()) else advantages.nonzero().squeeze(-1)
+            advantages = group_advantage(q_values, self.advantage)
+        advantages = advantages.reshape(-1)
+        if self.advantage_clip_min is not None:
+            advantages = advantages.clamp(min=self.advantage_clip_min)
+        # A chain with a zero advantage adds nothing to the surrogate or its gradient (the conservative advantage and
+        # the advantage clip zero many): its log-prob is not computed.
+        active = None if self.chi2 or bool((advantages != 0).all()) else advantages.nonzero().squeeze(-1)
+        if not self.chi2:
             active_features = chain_features if active is None else chain_features[active]
             active_chains = chains if active is None else chains[:, active]
             with self._autocast():
                 log_prob = policy.chain_log_prob(policy.actor, active_features, active_chains.float())
-        if active is not None:
-            old_log_prob, active_advantages = old_log_prob[active], advantages[active]
-        else:
-            active_advantages = advantages
+        old_log_prob = old_log_prob if active is None else old_log_prob[active]
+        active_advantages = advantages if active is None else advantages[active]
         ratio = th.exp(log_prob - old_log_prob)
         loss = advantages.new_zeros(())
         if ratio.numel():  # the mean over all chains: the inactive ones contribute 0
@@ -515,10 +517,9 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         The chunk target of step t is the episode's actions t .. t + h - 1 (the last action repeats
         past the episode end). After BC the EMA and slow actors equal the actor.
 
-        With ``ema_tau`` the result is an exponential moving average of the BC iterates (Polyak rate
-        ``ema_tau`` per step) instead of the last iterate: the callback sees the average in
-        ``policy.actor`` and BC ends with it. The average moves smoothly where consecutive iterates can
-        differ a lot in success, so a start clipped on it is representative.
+        With ``ema_tau`` the result is the exponential moving average of the BC iterates (Polyak rate ``ema_tau``),
+        which the callback sees in ``policy.actor``: it moves smoothly where consecutive iterates can differ a lot in
+        success, so a start clipped on it is representative.
 
         :param demonstrations: (observation, action) arrays; actions in the env's units.
         :param gradient_steps: number of BC gradient steps.

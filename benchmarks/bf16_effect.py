@@ -19,6 +19,7 @@ import torch as th
 
 from sb3_ogpo import OGPO
 from sb3_ogpo.common.demonstrations import stack_observations
+from sb3_ogpo.common.rollouts import visited_observations
 from sb3_ogpo.zoo.presets import load_preset
 from critic_ranking import spearman
 
@@ -38,14 +39,7 @@ def main() -> None:
     env = load_preset(args.env).make_env()
     model = OGPO.load(args.model, device="cpu")
     policy = model.policy.eval()
-    observations, (obs, _), state = [], env.reset(seed=args.seed), None
-    for step in range(args.steps):
-        action, state = model.predict(obs, state=state, deterministic=False)
-        obs, _, terminated, truncated, _ = env.step(action)
-        if terminated or truncated:
-            (obs, _), state = env.reset(), None
-        if step % args.every == 0:
-            observations.append(obs)
+    observations = visited_observations(model, env, args.steps, args.every, args.seed)
     bf16 = th.autocast("cpu", dtype=th.bfloat16)
     with th.no_grad():
         features = policy.features(policy.obs_to_tensor(stack_observations(observations))[0])

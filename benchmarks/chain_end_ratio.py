@@ -11,12 +11,13 @@ the upper clip ``1 + --clip-range`` (for those, a positive advantage has no grad
 
 import argparse
 
-import numpy as np
 import torch as th
 
 import sb3_ogpo  # noqa: F401  (registers env ids and the "start" scheme)
 from sb3_ogpo import OGPO
+from sb3_ogpo.common.demonstrations import stack_observations
 from sb3_ogpo.common.init_policy import resolve_init_policy
+from sb3_ogpo.common.rollouts import visited_observations
 from sb3_ogpo.zoo.presets import load_preset
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -37,18 +38,8 @@ actor["actor_net_arch"] = preset.kwargs["policy_kwargs"]["actor_net_arch"]
 model = OGPO.load(resolve_init_policy(args.init, actor), env=env, device="cpu", custom_objects={"buffer_size": 1})
 policy = model.policy
 
-observations, (observation, _) = [], env.reset(seed=args.seed)
-for _ in range(args.steps):
-    observations.append(observation)
-    action, _ = model.predict(observation, deterministic=False)
-    observation, _, terminated, truncated, _ = env.step(action)
-    if terminated or truncated:
-        observation, _ = env.reset()
-observations = observations[:: args.every]
-if isinstance(observations[0], dict):
-    batch = {key: th.as_tensor(np.stack([o[key] for o in observations]), dtype=th.float32) for key in observations[0]}
-else:
-    batch = th.as_tensor(np.stack(observations), dtype=th.float32)
+observations = visited_observations(model, env, args.steps, args.every, args.seed)
+batch = policy.obs_to_tensor(stack_observations(observations))[0]
 
 policy.sampler.clipped_chain_end = True
 with th.no_grad():

@@ -143,6 +143,20 @@ def test_predict_executes_chunks_through_state():
     assert single.shape == (2,)
 
 
+def test_visited_observations_follow_the_policy_through_episode_ends():
+    from sb3_ogpo.common.rollouts import visited_observations
+
+    env = gym.make(ENV_ID)
+    model = OGPO("MlpPolicy", env, seed=0, **{**TINY, "chunk_size": 3})
+    horizon = env.spec.max_episode_steps
+    observations = visited_observations(model, env, n_steps=2 * horizon + 10, every=4, seed=3)
+    assert len(observations) == len(range(0, 2 * horizon + 10, 4))
+    assert all(env.observation_space.contains(observation) for observation in observations)
+    assert len({observation.tobytes() for observation in observations}) > len(observations) // 2  # the policy moves
+    again = visited_observations(model, env, n_steps=8, every=4, seed=3)
+    assert not np.allclose(again[0], visited_observations(model, env, n_steps=8, every=4, seed=4)[0])
+
+
 def test_pretrain_bc_reduces_the_flow_matching_loss():
     rng = np.random.default_rng(0)
     observations = rng.uniform(-1, 1, size=(200, 2)).astype(np.float32)

@@ -11,7 +11,7 @@ import sb3_ogpo  # noqa: F401
 from sb3_ogpo import OGPO
 from sb3_ogpo.common.buffers import ChunkReplayBuffer
 from sb3_ogpo.ogpo.diagnostics import advantage_outlier_correlation
-from sb3_ogpo.ogpo.losses import chi2_advantage, chunked_td_target, group_advantage
+from sb3_ogpo.ogpo.losses import chi2_advantage, chunked_td_target, ensemble_td_loss, group_advantage
 
 SMALL = dict(policy_kwargs=dict(actor_net_arch=[32, 32], critic_net_arch=[32, 32]), n_critics=3, learning_starts=0)
 
@@ -204,6 +204,38 @@ def test_chi2_critic_target_follows_the_actor_drift(monkeypatch):
     model.chi2 = False
     model._critic_step(16, defaultdict(list))
     assert seen[-1] == "mean"
+
+
+def test_ensemble_td_loss_averages_each_members_own_transitions():
+    q = th.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    target = th.tensor([0.0, 0.0, 1.0])
+    valid = th.tensor([1.0, 1.0, 0.0])  # the third window is unusable
+    squared = (q - target).pow(2)
+    assert ensemble_td_loss(q, target, valid) == pytest.approx(float((squared.mean(0) * valid).sum() / valid.sum()))
+    masks = th.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])  # member 0 learns from window 0, member 1 from 1 and 2
+    assert ensemble_td_loss(q, target, valid * masks) == pytest.approx((1.0 + 0.0) / 2)
+
+
+@pytest.mark.parametrize("fraction", [1.0, 0.5])
+def test_critic_bootstrap_fraction_lets_identical_members_diverge(fraction):
+    """With the whole batch (released), critics that start equal stay equal; with bootstrap masks they part."""
+    model = OGPO("MlpPolicy", "PointMassMultimodal-v0", chunk_size=2, denoising_steps=3, n_group=4, batch_size=16,
+                 seed=0, critic_bootstrap_fraction=fraction, **{**SMALL, "learning_starts": 30, "actor_utd": 0})
+    model.learn(40)
+    with th.no_grad():
+        for parameter in model.policy.critic.parameters():
+            parameter.copy_(parameter[:1].expand_as(parameter))
+    model._create_optimizers(actor=False, critic=True)
+    model._critic_step(16, defaultdict(list))
+    weights = model.policy.critic.net[0].weight
+    spread = (weights - weights[:1]).abs().max().item()
+    assert (spread == 0.0) if fraction == 1.0 else (spread > 1e-6)
+
+
+def test_critic_bootstrap_fraction_must_be_a_fraction():
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="critic_bootstrap_fraction"):
+            OGPO("MlpPolicy", "PointMassMultimodal-v0", critic_bootstrap_fraction=bad)
 
 
 def test_chi2_defaults_are_the_released_ones():

@@ -92,6 +92,14 @@ def chunked_td_target(
     return rewards + discounts * aggregate_members(per_member, aggregation)
 
 
+def ensemble_td_loss(q_values: th.Tensor, target: th.Tensor, weights: th.Tensor) -> th.Tensor:
+    """Mean over members of each member's weighted mean squared TD error: ``q_values`` ``(M, B)``, ``target`` ``(B,)``,
+    ``weights`` ``(M, B)`` or ``(B,)`` (0 for transitions a member does not learn from)."""
+    weights = weights.expand_as(q_values)
+    squared_errors = (q_values - target.unsqueeze(0)).pow(2)
+    return ((squared_errors * weights).sum(1) / weights.sum(1).clamp(min=1.0)).mean()
+
+
 def warm_restart_factor(step: int, period: int, warmup_steps: int, floor_ratio: float) -> float:
     """Multiplier of the actor learning rate at actor step ``step`` (cosine with warm restarts).
 
@@ -148,4 +156,4 @@ def chunk_targets(actions: np.ndarray, episode_starts: np.ndarray, chunk_size: i
 
 __all__ = ["ADVANTAGE_STRATEGIES", "SAMPLE_REDUCERS", "TARGET_AGGREGATIONS", "aggregate_members", "best_of_n_choice",
            "blend_mean_min", "chi2_advantage", "chi2_pessimism", "chunk_targets", "chunked_td_target",
-           "clipped_surrogate_loss", "group_advantage", "reduce_samples", "warm_restart_factor"]
+           "clipped_surrogate_loss", "ensemble_td_loss", "group_advantage", "reduce_samples", "warm_restart_factor"]

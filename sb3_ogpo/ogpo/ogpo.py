@@ -18,7 +18,6 @@ advantage (OGPO+CA, ``advantage="conservative"``), chi-squared regularization (`
 
 from __future__ import annotations
 
-import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, ClassVar, Optional, TypeVar, Union
@@ -38,12 +37,14 @@ from sb3_ogpo.common.init_policy import resolve_init_policy
 from sb3_ogpo.ogpo.bc import pretrain_bc
 from sb3_ogpo.ogpo.collection import ChunkedCollection
 from sb3_ogpo.ogpo.diagnostics import actor_step_statistics, critic_step_statistics
-from sb3_ogpo.ogpo.validation import check_arguments, check_env_compatibility
+from sb3_ogpo.ogpo.validation import (check_arguments, check_env_compatibility, check_scheduled_clip_range,
+                                      renamed_slow_tau)
 from sb3_ogpo.ogpo.losses import (
     chi2_advantage,
     chi2_pessimism,
     chunked_td_target,
     clipped_surrogate_loss,
+    ensemble_td_loss,
     group_advantage,
     warm_restart_factor,
 )
@@ -88,6 +89,8 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
     :param n_group: N_group, chains sampled per state for the group advantage (32).
     :param clip_range: PPO clip epsilon of the ratio (0.01; float or schedule).
     :param n_critics: M, size of the critic ensemble (10).
+    :param critic_bootstrap_fraction: each critic learns from an independent random fraction of every batch (Bernoulli
+        masks, as in Bootstrapped DQN), so members disagree where data is thin; 1.0: all from all (released).
     :param target_q_aggregation: "mean" (paper) or "min" over ensemble members in TD targets.
     :param success_bc_coef: lambda_bc of the success-buffer flow-matching BC loss (OGPO+: 1.0; 0 off).
     :param success_buffer_size: capacity of the success buffer in transitions.
@@ -157,6 +160,7 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         n_group: int = 32,
         clip_range: Union[float, Schedule] = 0.01,
         n_critics: int = 10,
+        critic_bootstrap_fraction: float = 1.0,
         target_q_aggregation: str = "mean",
         success_bc_coef: float = 0.0,
         success_buffer_size: int = 200_000,
@@ -187,11 +191,7 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         _init_setup_model: bool = True,
         slow_tau: Optional[float] = None,
     ) -> None:
-        if slow_tau is not None:
-            warnings.warn("slow_tau was renamed tau_slow_actor", DeprecationWarning, stacklevel=2)
-            if not 0.0 < slow_tau <= 1.0:
-                raise ValueError(f"slow_tau (now tau_slow_actor) must be in (0, 1], got {slow_tau!r}.")
-            tau_slow_actor = slow_tau
+        tau_slow_actor = renamed_slow_tau(slow_tau, tau_slow_actor)
         check_arguments(locals())
         if isinstance(env, str):
             check_registered_env_id(env)
@@ -246,6 +246,7 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         self.n_group = n_group
         self.clip_range = clip_range
         self.target_q_aggregation = target_q_aggregation
+        self.critic_bootstrap_fraction = critic_bootstrap_fraction
         self.success_bc_coef = success_bc_coef
         self.success_buffer_size = success_buffer_size
         self.success_buffer_min_size = success_buffer_min_size
@@ -339,9 +340,7 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         progress = self._current_progress_remaining
         critic_lr = self.critic_lr_schedule(progress)
         clip_range = self.clip_range_schedule(progress)
-        if not clip_range > 0:
-            raise ValueError(f"clip_range must be > 0, but its schedule gave {clip_range!r} "
-                             f"at progress remaining {progress:.3f}.")
+        check_scheduled_clip_range(clip_range, progress)
         metrics: dict[str, list[float]] = defaultdict(list)
         for round_index in range(gradient_steps):
             update = self._n_updates + round_index
@@ -387,8 +386,10 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
             target = chunked_td_target(data.rewards, data.discounts, next_q, self.target_sample_reducer, aggregation)
         with self._autocast():
             q_values = policy.critic(policy.features(data.observations), data.actions).float()
-        squared_errors = (q_values - target.unsqueeze(0)).pow(2).mean(0)
-        loss = (squared_errors * data.valid).sum() / data.valid.sum().clamp(min=1.0)
+        weights = data.valid
+        if self.critic_bootstrap_fraction < 1.0:  # each member learns from its own random part of the batch
+            weights = weights * (th.rand_like(q_values) < self.critic_bootstrap_fraction)
+        loss = ensemble_td_loss(q_values, target, weights)
         policy.critic_optimizer.zero_grad()
         loss.backward()
         th.nn.utils.clip_grad_norm_(policy.critic.parameters(), self.max_grad_norm)
@@ -515,11 +516,10 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         """Flow-matching behaviour cloning on demonstrations, with h-step chunk targets.
 
         The chunk target of step t is the episode's actions t .. t + h - 1 (the last action repeats
-        past the episode end). After BC the EMA and slow actors equal the actor.
-
-        With ``ema_tau`` the result is the exponential moving average of the BC iterates (Polyak rate ``ema_tau``),
-        which the callback sees in ``policy.actor``: it moves smoothly where consecutive iterates can differ a lot in
-        success, so a start clipped on it is representative.
+        past the episode end). After BC the EMA and slow actors equal the actor. With ``ema_tau`` the result is the
+        exponential moving average of the BC iterates (Polyak rate ``ema_tau``), which the callback sees in
+        ``policy.actor``: it moves smoothly where consecutive iterates can differ a lot in success, so a start
+        clipped on it is representative.
 
         :param demonstrations: (observation, action) arrays; actions in the env's units.
         :param gradient_steps: number of BC gradient steps.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any, Optional, Union
 
@@ -54,7 +55,8 @@ def check_arguments(arguments: Mapping[str, Any]) -> None:
                         ("actor_lr_warmup_steps", actor_lr_warmup_steps)):
         if not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}.")
-    _check_unit_interval(gamma=gamma, tau_actor=tau_actor, tau_critic=tau_critic, tau_slow_actor=tau_slow_actor)
+    _check_unit_interval(gamma=gamma, tau_actor=tau_actor, tau_critic=tau_critic, tau_slow_actor=tau_slow_actor,
+                         critic_bootstrap_fraction=arguments["critic_bootstrap_fraction"])
     _check_non_negative(success_bc_coef=success_bc_coef, chi2_coef=chi2_coef, actor_weight_decay=actor_weight_decay,
                         critic_weight_decay=critic_weight_decay)
     _check_clip_range(clip_range)
@@ -104,6 +106,23 @@ def _check_clip_range(clip_range: Union[float, Schedule]) -> None:
         if not isinstance(value, (int, float, np.number)) or not value > 0.0:
             kind = "a schedule whose value is" if callable(clip_range) else "a value of"
             raise ValueError(f"clip_range must be > 0 (the PPO clip epsilon), got {kind} {value!r}.")
+
+
+def check_scheduled_clip_range(clip_range: float, progress_remaining: float) -> None:
+    """The clip range a schedule gives during training must be > 0."""
+    if not clip_range > 0:
+        raise ValueError(f"clip_range must be > 0, but its schedule gave {clip_range!r} "
+                         f"at progress remaining {progress_remaining:.3f}.")
+
+
+def renamed_slow_tau(slow_tau: Optional[float], tau_slow_actor: float) -> float:
+    """``tau_slow_actor``, or the deprecated ``slow_tau`` when it is given (with a DeprecationWarning)."""
+    if slow_tau is None:
+        return tau_slow_actor
+    warnings.warn("slow_tau was renamed tau_slow_actor", DeprecationWarning, stacklevel=3)
+    if not 0.0 < slow_tau <= 1.0:
+        raise ValueError(f"slow_tau (now tau_slow_actor) must be in (0, 1], got {slow_tau!r}.")
+    return slow_tau
 
 
 def check_finite_reward(reward: np.ndarray) -> None:

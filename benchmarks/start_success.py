@@ -24,8 +24,8 @@ parser.add_argument("--env", required=True, help="the env id to measure on (an e
 parser.add_argument("--init", required=True, help='"start:<env id>" or the path of a saved OGPO model')
 parser.add_argument("--episodes", type=int, default=128)
 parser.add_argument("--seed", type=int, default=0)
-parser.add_argument("--actor", choices=["current", "ema"], default="current",
-                    help="the actor to integrate: current (what init_policy copies) or ema (what a run's evaluations used)")
+parser.add_argument("--actor", choices=["current", "ema", "slow"], default="current",
+                    help="the actor to integrate: current (what init_policy copies), ema or slow (a run's evaluated actors)")
 parser.add_argument("--ode-noise-scale", type=float, default=1.0,
                     help="std of the ODE's initial noise (1: N(0, I), the start's success; 0: the flow's mode)")
 args = parser.parse_args()

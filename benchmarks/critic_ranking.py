@@ -30,12 +30,10 @@ that the replay reproduces the recorded observation.
 """
 
 import argparse
-import inspect
 import json
 from pathlib import Path
 from typing import Optional
 
-import gymnasium as gym
 import numpy as np
 import torch as th
 from stable_baselines3.common.logger import configure
@@ -138,19 +136,11 @@ def actor_fingerprint(model: OGPO) -> float:
     return float(sum(p.double().abs().sum() for p in model.policy.actor_target.parameters()))
 
 
-def identical_env(preset):
-    """The entry's env, built the same way every time: an env that draws part of its scene when it is constructed
-    (robosuite Lift's cube size) gets one construction seed, so that replays in another instance reach the probe state."""
-    entry_point = gym.envs.registration.load_env_creator(gym.spec(preset.env_id).entry_point)
-    takes_seed = "seed" in inspect.signature(entry_point).parameters
-    return preset.make_env(**({"seed": 0} if takes_seed else {}))
-
-
 def build_probe_set(model: OGPO, preset, args: argparse.Namespace) -> dict:
     """Probe states, a group of the EMA actor's chunks at each, and each chunk's Monte-Carlo returns."""
     policy = model.policy
-    envs = [identical_env(preset) for _ in range(args.group * args.rollouts)]
-    probes = probe_states(model, identical_env(preset), args.states, 10_000 + args.seed, args.probe_steps)
+    envs = [preset.make_env() for _ in range(args.group * args.rollouts)]
+    probes = probe_states(model, preset.make_env(), args.states, 10_000 + args.seed, args.probe_steps)
     all_chunks, all_returns = [], []
     for probe in probes:
         with th.no_grad():

@@ -358,24 +358,6 @@ def test_critic_ranking_probe_set_is_reused_only_with_the_same_actor(tmp_path, m
         module.ranking(model, loaded)
 
 
-def test_critic_ranking_replays_a_probe_state_in_another_lift_env(monkeypatch):
-    """benchmarks/critic_ranking.py: robosuite's Lift draws its cube's size when the env is built, so the Monte-Carlo
-    envs are built with the probe env's construction seed; a seeded reset and the same actions then reach the same
-    state in every instance."""
-    from pathlib import Path
-
-    from sb3_ogpo.zoo.presets import load_preset
-
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    module = _load_benchmark("critic_ranking")
-    preset = load_preset("RobomimicLiftSuccessBonus-v0")
-    probe_env, other = module.identical_env(preset), module.identical_env(preset)
-    other.reset(seed=3)  # a used instance, as the Monte-Carlo envs are
-    actions = [np.full(probe_env.action_space.shape, 0.2, dtype=np.float32)] * 3
-    recorded = module.flat(module.replay(probe_env, 7, actions))
-    np.testing.assert_array_equal(module.flat(module.replay(other, 7, actions)), recorded)
-
-
 def test_bf16_effect_compares_the_actor_steps_numbers_with_float32(tmp_path):
     """benchmarks/bf16_effect.py: on a saved model's states, bf16 and float32 critic values rank a group alike on a
     trained model, and the clip fractions of both precisions are reported."""

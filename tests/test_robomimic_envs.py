@@ -60,6 +60,22 @@ def test_reset_with_seed_is_reproducible(env_and_id):
     assert not np.allclose(first["object"][:3], other["object"][:3])
 
 
+def test_reset_seed_reproduces_an_episode_in_another_instance(env_and_id):
+    """Lift draws its cube's size when the env is built: every instance builds the same scene, so two runs'
+    evaluation envs (and a replay in another instance) meet the same episodes."""
+    env, env_id = env_and_id
+    other = gym.make(env_id)
+    reached = []
+    for instance in (env, other):
+        instance.reset(seed=5)
+        for _ in range(3):
+            observation, *_ = instance.step(np.full(7, 0.2, dtype=np.float32))
+        reached.append(observation)
+    for key in OBS_KEYS:
+        np.testing.assert_array_equal(reached[0][key], reached[1][key])
+    other.close()
+
+
 def test_object_layout_matches_simulator(env_and_id):
     """``object`` starts with the object's position and xyzw quaternion (robomimic's layout)."""
     env, env_id = env_and_id

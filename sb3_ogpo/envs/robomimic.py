@@ -105,8 +105,10 @@ class RobomimicEnv(gym.Env):
         renderer (needed by RL Zoo's ``record_video``; requires a working ``MUJOCO_GL`` backend).
     :param camera_name: robosuite camera used by :meth:`render`.
     :param render_size: ``(height, width)`` of rendered frames.
-    :param seed: seed of robosuite's internal RNG (object placements, initial joint noise) at
-        construction; ``reset(seed=...)`` re-seeds it, so a given seed reproduces an episode's start.
+    :param seed: seed of robosuite's internal RNG at construction, which also draws what the scene keeps for the
+        env's life (Lift's cube size); ``reset(seed=...)`` re-seeds it (object placements, initial joint noise). The
+        default 0 builds the same scene in every instance, so a reset seed reproduces an episode in any of them (two
+        runs' evaluations meet the same episodes); None draws a different scene per instance.
     :param success_reward: reward of the step that reaches success (0; the released code's +5: ``*SuccessBonus-v0``).
     :param robosuite_kwargs: overrides of the arguments passed to ``robosuite.make`` (e.g.
         ``robots``, ``controller_configs``, ``control_freq``).
@@ -120,7 +122,7 @@ class RobomimicEnv(gym.Env):
         render_mode: str | None = None,
         camera_name: str = "agentview",
         render_size: tuple[int, int] = (256, 256),
-        seed: int | None = None,
+        seed: int | None = 0,
         success_reward: float = 0.0,
         **robosuite_kwargs: Any,
     ) -> None:

@@ -34,10 +34,9 @@ class Preset:
     env_wrapper: Optional[str] = None
     env_kwargs: dict[str, Any] = field(default_factory=dict)
 
-    def make_env(self, **env_kwargs: Any) -> gym.Env:
-        """The env as RL Zoo makes it (``gym.make`` plus the entry's ``env_wrapper``), without its Monitor;
-        ``env_kwargs`` are added to the entry's own."""
-        env = gym.make(self.env_id, **{**self.env_kwargs, **env_kwargs})
+    def make_env(self) -> gym.Env:
+        """The env as RL Zoo makes it (``gym.make`` plus the entry's ``env_wrapper``), without its Monitor."""
+        env = gym.make(self.env_id, **self.env_kwargs)
         if self.env_wrapper:
             module, _, name = self.env_wrapper.rpartition(".")
             env = getattr(importlib.import_module(module), name)(env)

@@ -396,3 +396,19 @@ def test_actor_step_with_no_chain_advantage(monkeypatch, success_bc_coef):
     assert metrics["advantage_nonzero"] == [0.0] and metrics["policy_loss"] == [0.0]
     gradient_norm = sum(parameter.grad.abs().sum().item() for parameter in model.policy.actor.parameters())
     assert (gradient_norm > 0) == (success_bc_coef > 0)
+
+
+def test_bf16_on_a_cpu_without_bf16_hardware_warns(monkeypatch):
+    """bf16 autocast on a CPU that emulates bfloat16 matmuls warns and names the fix; float32 and bf16 hardware do not."""
+    import warnings
+
+    from sb3_ogpo.ogpo import validation
+
+    monkeypatch.setattr(validation, "cpu_has_fast_bf16", lambda: False)
+    with pytest.warns(UserWarning, match="bf16=False"):
+        OGPO("MlpPolicy", "PointMassMultimodal-v0", bf16=True, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        OGPO("MlpPolicy", "PointMassMultimodal-v0", bf16=False, device="cpu")
+        monkeypatch.setattr(validation, "cpu_has_fast_bf16", lambda: True)
+        OGPO("MlpPolicy", "PointMassMultimodal-v0", bf16=True, device="cpu")

@@ -13,6 +13,24 @@ from stable_baselines3.common.vec_env import VecEnv
 from sb3_ogpo.ogpo.losses import ADVANTAGE_STRATEGIES, SAMPLE_REDUCERS, TARGET_AGGREGATIONS
 
 
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware (AVX-512 BF16 or AMX), as torch reports it."""
+    import torch as th
+
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(th.cpu, name, lambda: True)() for name in probes)
+
+
+def warn_if_bf16_is_emulated(bf16: bool, device: Any) -> None:
+    """Warn when ``bf16`` autocast would run on a CPU without bf16 hardware: its matmuls are emulated there, many
+    times slower than float32 (docs/benchmarks.md, "Session 28")."""
+    from stable_baselines3.common.utils import get_device
+
+    if bf16 and get_device(device).type == "cpu" and not cpu_has_fast_bf16():
+        warnings.warn("bf16=True on a CPU without AVX-512 BF16 or AMX: bfloat16 matmuls are emulated here and run many "
+                      "times slower than float32. Pass bf16=False (RL Zoo: -params bf16:False).", stacklevel=3)
+
+
 def check_arguments(arguments: Mapping[str, Any]) -> None:
     """Check the constructor arguments of :class:`~sb3_ogpo.ogpo.ogpo.OGPO` (its ``locals()``)."""
     denoising_steps = arguments["denoising_steps"]
@@ -73,6 +91,7 @@ def check_arguments(arguments: Mapping[str, Any]) -> None:
         raise ValueError(f"advantage must be one of {ADVANTAGE_STRATEGIES}, got {advantage!r}.")
     if target_q_aggregation not in TARGET_AGGREGATIONS:
         raise ValueError(f"target_q_aggregation must be one of {TARGET_AGGREGATIONS}, got {target_q_aggregation!r}.")
+    warn_if_bf16_is_emulated(arguments["bf16"], arguments["device"])
     if target_sample_reducer not in SAMPLE_REDUCERS:
         raise ValueError(f"target_sample_reducer must be one of {SAMPLE_REDUCERS}, got {target_sample_reducer!r}.")
     if not isinstance(arguments["success_td"], (bool, np.bool_)):

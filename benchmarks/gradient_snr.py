@@ -10,7 +10,9 @@ the actor step's loss (the clipped surrogate over group advantages, as in traini
 computed on two independent batches of states and chains, ``--pairs`` times. For g1 = s + n1 and g2 = s + n2
 (n independent noise of variance sigma^2 / chains), E[cos(g1, g2)] ~ |s|^2 / (|s|^2 + sigma^2 / chains): the fraction
 of the step that is the expected gradient, the rest a random walk. The same for the success-BC term's gradient (a
-batch of N_batch success transitions) as a reference.
+batch of N_batch success transitions) as a reference, with both gradients' norms and the cosine between a PG and a
+success-BC gradient: under Adam the step follows their sum, so a PG gradient much larger than the BC term's (times
+``success_bc_coef``) leaves the BC term little say in OGPO+.
 
 ``--signal mode_seeking`` scores the chunks with ``benchmarks/mode_seeking.py``'s values (minus each chunk's
 distance from its group's mean) instead of the critics: the positive control's signal on the same states.
@@ -60,7 +62,7 @@ def measure(model: OGPO, batch: int, group: int, signal: str, pairs: int) -> dic
     model.n_group, model.success_bc_coef = group, 0.0
     undo = use_mode_seeking_values(model, batch * group) if signal == "mode_seeking" else (lambda: None)
     clip_range = model.clip_range_schedule(1.0)
-    pg_cos, bc_cos, norms, metrics = [], [], [], defaultdict(list)
+    pg_cos, bc_cos, norms, bc_norms, pg_bc_cos, metrics = [], [], [], [], [], defaultdict(list)
     for _ in range(pairs):
         metrics = defaultdict(list)
         first = flat_gradient(model, model._actor_loss(batch, clip_range, metrics))
@@ -69,10 +71,13 @@ def measure(model: OGPO, batch: int, group: int, signal: str, pairs: int) -> dic
         norms.append(float((first.norm() + second.norm()) / 2))
         bc = [flat_gradient(model, model._success_bc_loss(batch)) for _ in range(2)]
         bc_cos.append(cosine(*bc))
+        bc_norms.append(float((bc[0].norm() + bc[1].norm()) / 2))
+        pg_bc_cos.append(cosine(first, bc[0]))
     model.n_group, model.success_bc_coef = saved
     undo()
     return dict(pg_cos=float(np.nanmean(pg_cos)), pg_cos_sem=float(np.nanstd(pg_cos) / np.sqrt(pairs)),
-                pg_norm=float(np.mean(norms)), bc_cos=float(np.nanmean(bc_cos)),
+                pg_norm=float(np.mean(norms)), bc_cos=float(np.nanmean(bc_cos)), bc_norm=float(np.mean(bc_norms)),
+                pg_bc_cos=float(np.nanmean(pg_bc_cos)),
                 clip_fraction=float(np.mean(metrics["clip_fraction"])) if metrics["clip_fraction"] else float("nan"),
                 action_std=float(np.mean(metrics["action_std"])))
 
@@ -100,13 +105,14 @@ def main() -> None:
     model.learn(args.collect)  # fills the replay and success buffers; no update before learning_starts
     print(f"{args.model}: {args.collect} steps collected, {model.replay_buffer.size()} in the replay buffer")
     print("| signal | chains (N_batch x N_group) | cos(PG grad 1, PG grad 2) | its s.e. | PG grad norm | "
-          "cos(BC grad 1, BC grad 2) | clip fraction | action_std |")
-    print("|---|---|---|---|---|---|---|---|")
+          "cos(BC grad 1, BC grad 2) | BC grad norm | cos(PG grad, BC grad) | clip fraction | action_std |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for signal in args.signal:
         for batch, group in args.chains:
             row = measure(model, batch, group, signal, args.pairs)
             print(f"| {signal} | {batch} x {group} = {batch * group} | {row['pg_cos']:.3f} | {row['pg_cos_sem']:.3f} | "
-                  f"{row['pg_norm']:.3g} | {row['bc_cos']:.3f} | {row['clip_fraction']:.2f} | {row['action_std']:.3f} |",
+                  f"{row['pg_norm']:.3g} | {row['bc_cos']:.3f} | {row['bc_norm']:.3g} | {row['pg_bc_cos']:.3f} | "
+                  f"{row['clip_fraction']:.2f} | {row['action_std']:.3f} |",
                   flush=True)
 
 

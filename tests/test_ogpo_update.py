@@ -266,6 +266,7 @@ def test_variants_train_and_log(variant):
     model.learn(120)
     logged = model.logger.name_to_value
     assert np.isfinite(logged["train/critic_loss"]) and np.isfinite(logged["train/policy_loss"])
+    assert logged["train/actor_grad_norm"] > 0 and logged["train/critic_grad_norm"] > 0
     if variant.get("chi2"):
         assert logged["train/chi2_beta"] > 0 and np.isfinite(logged["train/slow_density_ratio_max"])
         assert 0 < logged["train/chi2_target_pessimism"] < 1

@@ -315,6 +315,7 @@ def test_gradient_snr_measures_agreement_of_independent_actor_gradients(monkeypa
     for signal in ("critics", "mode_seeking"):
         row = module.measure(model, 8, 2, signal, pairs=2)
         assert -1.0 <= row["pg_cos"] <= 1.0 and -1.0 <= row["bc_cos"] <= 1.0 and row["pg_norm"] > 0
+        assert row["bc_norm"] > 0 and -1.0 <= row["pg_bc_cos"] <= 1.0
     assert model.policy.critic_target.forward == forward and model.n_group == 4 and model.success_bc_coef == 1.0
     np.random.seed(0), th.manual_seed(0)
     first = module.flat_gradient(model, model._actor_loss(8, 0.01, defaultdict(list)))

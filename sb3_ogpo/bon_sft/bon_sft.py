@@ -48,7 +48,7 @@ class BestOfNSFT(OGPO):
         with self._autocast():
             loss = policy.flow_matching_loss(features, targets).float()
         bc_loss = self._success_bc_loss(batch_size) if self.success_bc_coef > 0 else None
-        self._apply_actor_gradient(loss if bc_loss is None else loss + self.success_bc_coef * bc_loss)
+        self._apply_actor_gradient(loss if bc_loss is None else loss + self.success_bc_coef * bc_loss, metrics)
         with th.no_grad():
             q_mean = q_values.mean(0).view(n, -1)
             metrics["sft_loss"].append(loss.item())

@@ -392,15 +392,16 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         loss = ensemble_td_loss(q_values, target, weights)
         policy.critic_optimizer.zero_grad()
         loss.backward()
-        th.nn.utils.clip_grad_norm_(policy.critic.parameters(), self.max_grad_norm)
+        grad_norm = th.nn.utils.clip_grad_norm_(policy.critic.parameters(), self.max_grad_norm)
         policy.critic_optimizer.step()
         polyak_update(policy.critic.parameters(), policy.critic_target.parameters(), self.tau_critic)
         for key, value in critic_step_statistics(loss, q_values, target).items():
             metrics[prefix + key].append(value)
+        metrics[prefix + "critic_grad_norm"].append(grad_norm.item())
 
     def _actor_step(self, batch_size: int, clip_range: float, metrics: dict[str, list[float]]) -> None:
         """One actor step: the policy-gradient loss (plus success-BC), then the optimizer step."""
-        self._apply_actor_gradient(self._actor_loss(batch_size, clip_range, metrics))
+        self._apply_actor_gradient(self._actor_loss(batch_size, clip_range, metrics), metrics)
 
     def _actor_loss(self, batch_size: int, clip_range: float, metrics: dict[str, list[float]]) -> Optional[th.Tensor]:
         """Clipped surrogate over a fresh batch's group advantages (+ success-BC); None when nothing has a gradient."""
@@ -453,7 +454,7 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
     def _success_bc_step(self, batch_size: int, clip_range: float, metrics: dict[str, list[float]]) -> None:
         """An actor step on the success-BC term alone (before ``policy_gradient_starts``; ``clip_range`` is unused)."""
         bc_loss = self._success_bc_loss(batch_size)
-        self._apply_actor_gradient(self.success_bc_coef * bc_loss)
+        self._apply_actor_gradient(self.success_bc_coef * bc_loss, metrics)
         metrics["bc_loss"].append(bc_loss.item())
 
     def _actor_learning_rate(self, progress_remaining: float) -> float:
@@ -461,15 +462,18 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
                                      self.actor_lr_warmup_steps, self.actor_lr_floor_ratio)
         return float(self.lr_schedule(progress_remaining) * factor)
 
-    def _apply_actor_gradient(self, loss: Optional[th.Tensor]) -> None:
-        """One optimizer step of the actor on ``loss`` (None: zero gradients), then the EMA and slow actors follow."""
+    def _apply_actor_gradient(self, loss: Optional[th.Tensor], metrics: Optional[dict[str, list[float]]] = None) -> None:
+        """One optimizer step of the actor on ``loss`` (None: zero gradients), then the EMA and slow actors follow;
+        the gradient's norm before clipping goes to ``metrics["actor_grad_norm"]``."""
         policy = self.policy
         update_learning_rate(policy.optimizer, self._actor_learning_rate(self._current_progress_remaining))
         self._actor_steps_since_reset += 1
         policy.optimizer.zero_grad(set_to_none=loss is not None)
         if loss is not None:
             loss.backward()
-        th.nn.utils.clip_grad_norm_(policy.actor.parameters(), self.max_grad_norm)
+        grad_norm = th.nn.utils.clip_grad_norm_(policy.actor.parameters(), self.max_grad_norm)
+        if metrics is not None:
+            metrics["actor_grad_norm"].append(grad_norm.item())
         policy.optimizer.step()
         polyak_update(policy.actor.parameters(), policy.actor_target.parameters(), self.tau_actor)
         polyak_update(policy.actor.parameters(), policy.actor_slow.parameters(), self.tau_slow_actor)

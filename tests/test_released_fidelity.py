@@ -78,6 +78,22 @@ def test_reset_optimizers_false_keeps_the_optimizers():
     assert model.policy.optimizer is actor_optimizer and model.critic_optimizer is critic_optimizer
 
 
+def test_actor_optimizer_kwargs_reach_the_actors_optimizer_alone_and_survive_resets_and_save(tmp_path):
+    kwargs = dict(SMALL, policy_kwargs=dict(SMALL["policy_kwargs"], optimizer_kwargs=dict(eps=1e-6),
+                                            actor_optimizer_kwargs=dict(betas=(0.99, 0.999))))
+    model = OGPO("MlpPolicy", "PointMassMultimodal-v0", learning_starts=20, policy_gradient_starts=25, seed=0, **kwargs)
+    model.learn(40)  # fresh optimizers at update 0 and again when the policy gradient joins
+    actor_group, critic_group = model.policy.optimizer.param_groups[0], model.critic_optimizer.param_groups[0]
+    assert actor_group["betas"] == (0.99, 0.999) and critic_group["betas"] == (0.9, 0.999)
+    assert actor_group["eps"] == critic_group["eps"] == 1e-6
+    model.save(tmp_path / "model.zip")
+    loaded = OGPO.load(tmp_path / "model.zip")
+    assert loaded.policy.optimizer.param_groups[0]["betas"] == (0.99, 0.999)
+    with pytest.raises(ValueError, match="must not set 'lr'"):
+        OGPO("MlpPolicy", "PointMassMultimodal-v0", seed=0,
+             **dict(SMALL, policy_kwargs=dict(SMALL["policy_kwargs"], actor_optimizer_kwargs=dict(lr=1.0))))
+
+
 def test_frozen_random_critic_control_runs():
     model = OGPO("MlpPolicy", "PointMassMultimodal-v0", learning_starts=20, critic_utd=0, seed=0, **SMALL)
     critic = [p.clone() for p in model.policy.critic.parameters()]

@@ -100,6 +100,10 @@ class OGPOPolicy(BasePolicy):
         flow's own distribution: the paper's evaluation, and every figure in docs/benchmarks.md unless stated), 0
         from the noise mean (the flow's mode); collection and training always use N(0, I).
     :param features_extractor_class: SB3 features extractor (flatten / combined by default).
+    :param optimizer_class: optimizer of the actor and of the critics (AdamW, as released).
+    :param optimizer_kwargs: keyword arguments of both optimizers (learning rates and weight decays come from OGPO).
+    :param actor_optimizer_kwargs: keyword arguments of the actor's optimizer alone, over ``optimizer_kwargs``;
+        e.g. ``dict(betas=(0.99, 0.999))`` averages the actor's noisy policy-gradient steps over ~100 updates.
     """
 
     actor_target: FlowVelocityNet
@@ -126,6 +130,7 @@ class OGPOPolicy(BasePolicy):
         normalize_images: bool = True,
         optimizer_class: type[th.optim.Optimizer] = th.optim.AdamW,
         optimizer_kwargs: Optional[dict[str, Any]] = None,
+        actor_optimizer_kwargs: Optional[dict[str, Any]] = None,
     ) -> None:
         super().__init__(
             observation_space,
@@ -137,6 +142,11 @@ class OGPOPolicy(BasePolicy):
             squash_output=True,
             normalize_images=normalize_images,
         )
+        self.actor_optimizer_kwargs = dict(actor_optimizer_kwargs or {})
+        for name, kwargs in (("optimizer_kwargs", self.optimizer_kwargs), ("actor_optimizer_kwargs", self.actor_optimizer_kwargs)):
+            if "lr" in kwargs:
+                raise ValueError(f"policy_kwargs {name} must not set 'lr': OGPO sets the learning rates "
+                                 "(learning_rate for the actor, critic_learning_rate for the critics).")
         self.chunk_size = chunk_size
         self.action_dim = get_action_dim(action_space)
         self.flow_dim = chunk_size * self.action_dim
@@ -179,8 +189,8 @@ class OGPOPolicy(BasePolicy):
         ``optimizer_class``; an optimizer whose learning rate is None is left as it is."""
         kwargs = dict(self.optimizer_kwargs)
         if actor_lr is not None:
-            self.optimizer = self.optimizer_class(self.actor.parameters(), lr=actor_lr,
-                                                  **{"weight_decay": actor_weight_decay, **kwargs})
+            self.optimizer = self.optimizer_class(self.actor.parameters(), lr=actor_lr, **{
+                "weight_decay": actor_weight_decay, **kwargs, **self.actor_optimizer_kwargs})
         if critic_lr is not None:
             self.critic_optimizer = self.optimizer_class(self.critic.parameters(), lr=critic_lr,
                                                          **{"weight_decay": critic_weight_decay, **kwargs})
@@ -204,6 +214,7 @@ class OGPOPolicy(BasePolicy):
             normalize_images=self.normalize_images,
             optimizer_class=self.optimizer_class,
             optimizer_kwargs=self.optimizer_kwargs,
+            actor_optimizer_kwargs=self.actor_optimizer_kwargs,
         )
         return data
 

@@ -102,8 +102,8 @@ class OGPOPolicy(BasePolicy):
     :param features_extractor_class: SB3 features extractor (flatten / combined by default).
     :param optimizer_class: optimizer of the actor and of the critics (AdamW, as released).
     :param optimizer_kwargs: keyword arguments of both optimizers (learning rates and weight decays come from OGPO).
-    :param actor_optimizer_kwargs: keyword arguments of the actor's optimizer alone, over ``optimizer_kwargs``;
-        e.g. ``dict(betas=(0.99, 0.999))`` averages the actor's noisy policy-gradient steps over ~100 updates.
+    :param actor_optimizer_kwargs: keyword arguments of the actor's optimizer alone, over ``optimizer_kwargs``
+        (e.g. ``dict(eps=1e-5)``: a larger Adam epsilon for the actor only).
     """
 
     actor_target: FlowVelocityNet

@@ -68,11 +68,11 @@ def actor_step_statistics(
 
 
 @th.no_grad()
-def critic_step_statistics(loss: th.Tensor, q_values: th.Tensor, target: th.Tensor) -> dict[str, float]:
+def critic_step_statistics(loss: th.Tensor, q_values: th.Tensor, target: th.Tensor, grad_norm: th.Tensor) -> dict[str, float]:
     """The statistics of one critic step: its TD loss, the members' values ``(M, B)`` of the batch's chunks, their
-    spread over the ensemble and the TD targets ``(B,)``."""
-    return {"critic_loss": loss.item(), "q_mean": q_values.mean().item(),
-            "q_ensemble_std": q_values.std(0).mean().item(), "td_target_mean": target.mean().item()}
+    spread over the ensemble, the TD targets ``(B,)`` and the gradient's norm before clipping."""
+    return {"critic_loss": loss.item(), "q_mean": q_values.mean().item(), "q_ensemble_std": q_values.std(0).mean().item(),
+            "td_target_mean": target.mean().item(), "critic_grad_norm": grad_norm.item()}
 
 
 __all__ = ["actor_step_statistics", "advantage_outlier_correlation", "critic_step_statistics"]

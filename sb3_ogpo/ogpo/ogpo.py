@@ -395,9 +395,8 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
         grad_norm = th.nn.utils.clip_grad_norm_(policy.critic.parameters(), self.max_grad_norm)
         policy.critic_optimizer.step()
         polyak_update(policy.critic.parameters(), policy.critic_target.parameters(), self.tau_critic)
-        for key, value in critic_step_statistics(loss, q_values, target).items():
+        for key, value in critic_step_statistics(loss, q_values, target, grad_norm).items():
             metrics[prefix + key].append(value)
-        metrics[prefix + "critic_grad_norm"].append(grad_norm.item())
 
     def _actor_step(self, batch_size: int, clip_range: float, metrics: dict[str, list[float]]) -> None:
         """One actor step: the policy-gradient loss (plus success-BC), then the optimizer step."""
@@ -462,18 +461,15 @@ class OGPO(ChunkedCollection, OffPolicyAlgorithm):
                                      self.actor_lr_warmup_steps, self.actor_lr_floor_ratio)
         return float(self.lr_schedule(progress_remaining) * factor)
 
-    def _apply_actor_gradient(self, loss: Optional[th.Tensor], metrics: Optional[dict[str, list[float]]] = None) -> None:
-        """One optimizer step of the actor on ``loss`` (None: zero gradients), then the EMA and slow actors follow;
-        the gradient's norm before clipping goes to ``metrics["actor_grad_norm"]``."""
+    def _apply_actor_gradient(self, loss: Optional[th.Tensor], metrics: dict[str, list[float]]) -> None:
+        """One optimizer step of the actor on ``loss`` (None: zero gradients; its norm is logged), then EMA and slow."""
         policy = self.policy
         update_learning_rate(policy.optimizer, self._actor_learning_rate(self._current_progress_remaining))
         self._actor_steps_since_reset += 1
         policy.optimizer.zero_grad(set_to_none=loss is not None)
         if loss is not None:
             loss.backward()
-        grad_norm = th.nn.utils.clip_grad_norm_(policy.actor.parameters(), self.max_grad_norm)
-        if metrics is not None:
-            metrics["actor_grad_norm"].append(grad_norm.item())
+        metrics["actor_grad_norm"].append(th.nn.utils.clip_grad_norm_(policy.actor.parameters(), self.max_grad_norm).item())
         policy.optimizer.step()
         polyak_update(policy.actor.parameters(), policy.actor_target.parameters(), self.tau_actor)
         polyak_update(policy.actor.parameters(), policy.actor_slow.parameters(), self.tau_slow_actor)

@@ -201,6 +201,21 @@ def test_evaluate_success_is_reproducible_and_early_decision_agrees(demos):
         assert (early.success_rate >= threshold) == (full.success_rate >= threshold)
 
 
+def test_evaluate_success_runs_the_stochastic_sampler_when_asked(demos, monkeypatch):
+    model = _point_mass_model()
+    model.pretrain_bc(demos, gradient_steps=50, batch_size=64, learning_rate=1e-3)
+    modes = []
+    plan_chunks = model.policy.plan_chunks
+    monkeypatch.setattr(model.policy, "plan_chunks", lambda obs, deterministic=False: modes.append(deterministic)
+                        or plan_chunks(obs, deterministic))
+    sampled = evaluate_success(model, model.get_env(), 6, seed=3, deterministic=False)
+    assert sampled.episodes == 6 and modes and not any(modes)
+    assert evaluate_success(model, model.get_env(), 6, seed=3, deterministic=False) == sampled  # seeded noise
+    modes.clear()
+    evaluate_success(model, model.get_env(), 6, seed=3)
+    assert modes and all(modes)
+
+
 # ----- resolve_start and the cache -------------------------------------------------------------------
 @pytest.mark.filterwarnings("ignore:BC did not reach")
 def test_resolve_start_generates_once_and_loads_into_a_finetuning_model(cache, monkeypatch):

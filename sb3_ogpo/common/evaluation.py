@@ -38,9 +38,11 @@ def evaluate_success(
     n_episodes: int,
     seed: Optional[int] = None,
     threshold: Optional[float] = None,
+    deterministic: bool = True,
 ) -> EvalResult:
-    """Success rate of ``model``'s deterministic ODE policy over ``n_episodes``, read from
-    ``info["is_success"]`` (or ``info["success"]``) at each episode's end.
+    """Success rate of ``model``'s deterministic ODE policy (``deterministic=False``: its stochastic
+    sampler, what collects the data) over ``n_episodes``, read from ``info["is_success"]`` (or
+    ``info["success"]``) at each episode's end.
 
     Runs :func:`stable_baselines3.common.evaluation.evaluate_policy` (which passes the action-chunk
     ``state`` of ``model.predict`` back). With ``seed`` the env is re-seeded first and the flow's initial
@@ -72,7 +74,7 @@ def evaluate_success(
             vec_env.seed(int(seed))
             th.manual_seed(int(seed))
         try:
-            evaluate_policy(model, vec_env, n_eval_episodes=n_episodes, deterministic=True, callback=callback, warn=False)
+            evaluate_policy(model, vec_env, n_eval_episodes=n_episodes, deterministic=deterministic, callback=callback, warn=False)
         except _Decided:
             pass
     successes = int(sum(outcomes))

@@ -40,8 +40,8 @@ def evaluate_success(
     threshold: Optional[float] = None,
     deterministic: bool = True,
 ) -> EvalResult:
-    """Success rate of ``model``'s deterministic ODE policy (``deterministic=False``: its stochastic
-    sampler, what collects the data) over ``n_episodes``, read from ``info["is_success"]`` (or
+    """Success rate of ``model``'s deterministic ODE policy (``deterministic=False``: the current
+    actor's stochastic sampler, ``predict(deterministic=False)``) over ``n_episodes``, read from ``info["is_success"]`` (or
     ``info["success"]``) at each episode's end.
 
     Runs :func:`stable_baselines3.common.evaluation.evaluate_policy` (which passes the action-chunk
